@@ -1,0 +1,47 @@
+"""Disentanglement metrics: array-level functions, intervention metrics and :func:`evaluate`.
+
+Array-level metrics take codes ``(N, D)`` and integer factors ``(N, F)`` (row-major) and return a
+flat ``dict[str, float]`` whose keys equal disentanglement_lib's, so numbers compare with published
+ones. Intervention metrics take a dataset and a representation. Names are resolved lazily so that
+``import disentkit.metrics`` does not import scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # array-level
+    "mig": "_mig",
+    "sap": "_sap",
+    "dci": "_dci",
+    "modularity_explicitness": "_modularity",
+    "irs": "_irs",
+    "unsupervised": "_unsupervised",
+    "med": "_med",
+    # need a dataset and a representation
+    "beta_vae_score": "_beta_vae",
+    "factor_vae_score": "_factor_vae",
+    "downstream_task": "_downstream",
+    "fairness": "_fairness",
+    "mig_sampled": "_mig_sampled",
+    # running a named set
+    "evaluate": "_evaluate",
+    "METRICS": "_evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'disentkit.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"disentkit.metrics.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -23,6 +23,7 @@ class DatasetEntry:
     description: str
     factory: str | None = None  # "module:attr", procedural (no file needed)
     loader: str | None = None  # "module:attr", reads the original file
+    factors: str = ""  # factor summary for file-only datasets (shown before a file is read)
 
 
 _M = "disentkit.data"
@@ -54,15 +55,20 @@ for _entry in (
     DatasetEntry("xyobject", "one square of a given colour and scale on a grid (Michlo et al. 2023)",
                  f"{_M}.xysquares:xyobject"),
     DatasetEntry("mpi3d_toy", "MPI3D toy renderings (Gondal et al. 2019); file only",
-                 loader=f"{_M}.loaders:mpi3d_toy"),
+                 loader=f"{_M}.loaders:mpi3d_toy",
+                 factors="object_color=4|6 object_shape=4|6 object_size=2 camera_height=3 background_color=3 first_dof=40 second_dof=40"),
     DatasetEntry("mpi3d_realistic", "MPI3D realistic renderings; file only",
-                 loader=f"{_M}.loaders:mpi3d_realistic"),
+                 loader=f"{_M}.loaders:mpi3d_realistic",
+                 factors="object_color=4|6 object_shape=4|6 object_size=2 camera_height=3 background_color=3 first_dof=40 second_dof=40"),
     DatasetEntry("mpi3d_real", "MPI3D real-world photographs; file only",
-                 loader=f"{_M}.loaders:mpi3d_real"),
+                 loader=f"{_M}.loaders:mpi3d_real",
+                 factors="object_color=6 object_shape=6 object_size=2 camera_height=3 background_color=3 first_dof=40 second_dof=40"),
     DatasetEntry("smallnorb", "SmallNORB toys (LeCun et al. 2004); file only",
-                 loader=f"{_M}.loaders:smallnorb"),
+                 loader=f"{_M}.loaders:smallnorb",
+                 factors="category=5 elevation=9 azimuth=18 lighting=6 (instance is a nuisance)"),
     DatasetEntry("cars3d", "Cars3D renderings (Reed et al. 2015); file only",
-                 loader=f"{_M}.loaders:cars3d"),
+                 loader=f"{_M}.loaders:cars3d",
+                 factors="elevation=4 azimuth=24 object_type=183"),
     DatasetEntry("dummy", "uniform noise images, 10 factors of 5 values (for tests)",
                  f"{_M}.base:DummyData"),
 ):

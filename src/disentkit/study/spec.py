@@ -1,0 +1,231 @@
+"""Study specifications: a grid of training runs and the metrics that score them.
+
+A study is a YAML file (or a built-in name) with four parts::
+
+    name: quickstart
+    train:        # defaults of every run: TrainConfig fields (see disentkit.train.TrainConfig)
+      dataset: dsprites
+      steps: 2000
+    evaluation:   # how each run is scored (see disentkit.metrics.evaluate)
+      metrics: [mig, dci, sap, modularity_explicitness]
+      preset: fast
+      seed: 0
+    grid:         # the sweep DSL of disentkit.study.sweep, over dotted run-config keys
+      product:
+        - chain:
+            - product: [{fixed: {method: beta_vae}}, {sweep: {method_params.beta: [1, 4]}}]
+            - product: [{fixed: {method: beta_tc_vae}}, {sweep: {method_params.beta: [6]}}]
+        - sweep: {seed: [0, 1]}
+
+Each grid point is merged into the defaults, validated (unknown keys, methods, datasets, metrics
+and bad values are errors naming the valid choices, before anything runs) and fully resolved
+(method hyperparameters with their defaults). A run's id is a stable hash of that resolved config,
+so the same run has the same id in every study and on every machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from disentkit.study.sweep import Point, from_yaml_node
+
+_TOP_KEYS = ("name", "description", "train", "evaluation", "grid", "execution")
+_EVALUATION_KEYS = ("metrics", "preset", "seed", "settings")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fully resolved run of a study."""
+
+    run_id: str
+    train: dict[str, Any]
+    evaluation: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config that the run id hashes."""
+        return {"train": self.train, "evaluation": self.evaluation}
+
+    def flat(self) -> dict[str, Any]:
+        """Config values as flat dotted columns (``method``, ``method_params.beta``, ``seed`` ...)."""
+        out: dict[str, Any] = {}
+        for key, value in self.train.items():
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+
+@dataclass
+class StudySpec:
+    """A parsed, validated study: defaults, evaluation settings and the grid points."""
+
+    name: str
+    train: dict[str, Any]
+    evaluation: dict[str, Any]
+    points: list[Point]
+    description: str = ""
+    execution: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudySpec":
+        """Validate the top level of a parsed study file and evaluate its grid."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a study file must be a mapping with keys " + ", ".join(_TOP_KEYS))
+        unknown = sorted(set(data) - set(_TOP_KEYS))
+        if unknown:
+            raise ValueError(f"unknown study key(s) {unknown}; valid keys: {', '.join(_TOP_KEYS)}")
+        if "name" not in data or not isinstance(data["name"], str):
+            raise ValueError("a study needs a name (a string)")
+        train = dict(data.get("train") or {})
+        evaluation = dict(data.get("evaluation") or {})
+        bad = sorted(set(evaluation) - set(_EVALUATION_KEYS))
+        if bad:
+            raise ValueError(f"unknown evaluation key(s) {bad}; valid keys: {', '.join(_EVALUATION_KEYS)}")
+        points = from_yaml_node(data["grid"]) if data.get("grid") is not None else [{}]
+        return cls(name=data["name"], train=train, evaluation=evaluation, points=points,
+                   description=str(data.get("description", "")), execution=dict(data.get("execution") or {}))
+
+    @classmethod
+    def load(cls, study: str | Path) -> "StudySpec":
+        """Load a study by built-in name (``quickstart``) or from a YAML file path."""
+        path = Path(study)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            if not path.exists():
+                raise FileNotFoundError(f"study file {path} does not exist")
+            text = path.read_text()
+        else:
+            names = builtin_names()
+            if str(study) not in names:
+                raise ValueError(f"unknown study {study!r}: not a file, and the built-in studies are {', '.join(names)}")
+            text = resources.files("disentkit.study.builtin").joinpath(f"{study}.yaml").read_text()
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"study {study} is not valid YAML: {err}") from None
+        return cls.from_dict(data)
+
+    def runs(self, only: Iterable[str] = ()) -> list[RunSpec]:
+        """Every run of the grid, resolved and validated, filtered by ``only`` (see :func:`parse_filter`)."""
+        filters = [parse_filter(f) for f in only]
+        evaluation = resolve_evaluation(self.evaluation)
+        runs, seen = [], set()
+        for point in self.points:
+            train = resolve_train(merge_point(self.train, point))
+            run = RunSpec(run_id=run_id({"train": train, "evaluation": evaluation}), train=train, evaluation=evaluation)
+            if run.run_id in seen:
+                continue  # the grid named the same run twice
+            seen.add(run.run_id)
+            if all(f(run.flat()) for f in filters):
+                runs.append(run)
+        if filters and not runs:
+            raise ValueError(f"no run matches {list(only)}; config keys: {', '.join(sorted(self.runs_keys()))}")
+        return runs
+
+    def runs_keys(self) -> set[str]:
+        """The flat config keys of this study's runs (for filter error messages)."""
+        first = resolve_train(merge_point(self.train, self.points[0]))
+        return set(RunSpec("", first, {}).flat())
+
+
+def builtin_names() -> list[str]:
+    """The names of the studies shipped with disentkit."""
+    folder = resources.files("disentkit.study.builtin")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def merge_point(defaults: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply dotted ``point`` keys (``method_params.beta``) onto a deep copy of ``defaults``."""
+    out = copy.deepcopy(dict(defaults))
+    for key, value in point.items():
+        parts = key.split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"grid key {key!r}: {part!r} is not a group of parameters")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def resolve_train(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a train config and fill in every default, including the method's hyperparameters."""
+    from disentkit import methods
+    from disentkit.train import TrainConfig
+
+    config = TrainConfig.from_dict(dict(data))
+    resolved = config.to_dict()
+    method_config = methods.config_for(config.method, config.method_params)
+    if dataclasses.is_dataclass(method_config):
+        resolved["method_params"] = dataclasses.asdict(method_config)
+    return resolved
+
+
+def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate evaluation settings (metric names, preset) and fill in defaults."""
+    from disentkit.metrics import METRICS
+
+    metrics = data.get("metrics", "all")
+    if isinstance(metrics, str):
+        metrics = list(METRICS) if metrics == "all" else [metrics]
+    if not isinstance(metrics, list) or not metrics:
+        raise ValueError("evaluation.metrics must be 'all', a metric name or a list of names")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; valid metrics: {', '.join(METRICS)}")
+    preset = data.get("preset", "reference")
+    if preset not in ("reference", "fast"):
+        raise ValueError(f"evaluation.preset must be 'reference' or 'fast', got {preset!r}")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"evaluation.seed must be a non-negative integer, got {seed!r}")
+    settings = data.get("settings", {}) or {}
+    if not isinstance(settings, dict):
+        raise ValueError("evaluation.settings must be a mapping")
+    return {"metrics": list(metrics), "preset": preset, "seed": seed, "settings": settings}
+
+
+def run_id(config: Mapping[str, Any]) -> str:
+    """A stable 12-hex-digit id: the SHA-256 of the canonical JSON of a resolved config."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def parse_filter(text: str):
+    """Parse ``--only KEY=VALUES`` into a predicate over a run's flat config.
+
+    ``VALUES`` is one value, a comma list (``beta_vae,factor_vae``) or an inclusive integer range
+    (``0..2``). ``KEY`` is a flat config key (``method``, ``seed``, ``method_params.beta``) or the
+    last part of one (``beta``).
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not raw:
+        raise ValueError(f"--only expects KEY=VALUE, KEY=A,B or KEY=LO..HI, got {text!r}")
+    if ".." in raw:
+        lo, _, hi = raw.partition("..")
+        try:
+            accepted = {str(v) for v in range(int(lo), int(hi) + 1)}
+        except ValueError:
+            raise ValueError(f"--only range must be integers LO..HI, got {raw!r}") from None
+    else:
+        accepted = {str(yaml.safe_load(v)) for v in raw.split(",")}
+
+    def predicate(flat: Mapping[str, Any]) -> bool:
+        keys = [k for k in flat if k == key or k.endswith("." + key)]
+        if not keys:
+            raise ValueError(f"--only: unknown key {key!r}; keys: {', '.join(sorted(flat))}")
+        return any(str(flat[k]) in accepted for k in keys)
+
+    return predicate

@@ -119,7 +119,7 @@ def get(name: str, *, path: str | None = None, source: str | None = None, **para
     source: ``"procedural"`` (render, the default where available) or ``"file"`` (read the
         original file from ``path`` or from ``$DISENTKIT_DATA``; the default for file-only
         datasets).
-    params: dataset parameters (for example ``spacing=4`` for ``xysquares``).
+    params: dataset parameters (for example ``grid_spacing=4`` for ``xysquares``).
 
     Raises
     ------

@@ -29,6 +29,10 @@ _EXPORTS = {
     # running a named set
     "evaluate": "_evaluate",
     "METRICS": "_evaluate",
+    "PRESETS": "_evaluate",
+    # representations
+    "as_representation": "_representation",
+    "posterior_of": "_representation",
 }
 
 __all__ = sorted(_EXPORTS)

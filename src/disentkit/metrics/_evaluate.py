@@ -1,0 +1,427 @@
+"""``evaluate``: run a named set of metrics on a dataset and a representation.
+
+The array-level metrics (mig, sap, dci, modularity_explicitness, irs, unsupervised, med) share one
+train split and one test split: both are drawn with the dataset's sampler from one generator
+seeded by ``seed`` (train first), rendered and encoded once, and every metric uses the first
+``num_train`` / ``num_test`` rows. The metrics that need the dataset itself (BetaVAE, FactorVAE,
+downstream, fairness, sampled MIG) run afterwards, each with its own seed derived from ``seed``
+and its name, so a metric's value does not depend on which other metrics were selected.
+
+Example::
+
+    from disentkit.metrics import evaluate
+    results = evaluate(dataset, model, metrics=["mig", "dci"], seed=0, preset="fast")
+    results["dci"]["values"]["disentanglement"], results["dci"]["settings"]["num_train"]
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from disentkit.metrics._representation import (
+    as_representation,
+    has_posterior,
+    sample_codes,
+    sampled_representation,
+)
+
+__all__ = ["evaluate", "METRICS", "PRESETS", "MetricInfo", "metric_seed"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One entry of :data:`METRICS`.
+
+    kind: ``"array"`` (codes and factors of the shared splits), ``"intervention"`` (needs the
+        dataset and a representation) or ``"posterior"`` (needs the encoder's ``q(z|x)``).
+    function: the function's name in :mod:`disentkit.metrics`.
+    uses_test: array-level metrics that score a held-out split (get ``num_test`` test rows).
+    fixed: settings fixed by this entry (not overridable).
+    """
+
+    kind: str
+    description: str
+    function: str
+    uses_test: bool = False
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+
+METRICS: dict[str, MetricInfo] = {
+    "mig": MetricInfo("array", "discrete MIG of histogram-binned codes (Chen et al.; disentanglement_lib)", "mig"),
+    "sap": MetricInfo("array", "SAP score (Kumar et al.)", "sap", uses_test=True),
+    "dci": MetricInfo("array", "DCI disentanglement, completeness, informativeness (Eastwood & Williams)",
+                      "dci", uses_test=True),
+    "modularity_explicitness": MetricInfo("array", "modularity and explicitness (Ridgeway & Mozer)",
+                                          "modularity_explicitness", uses_test=True),
+    "irs": MetricInfo("array", "interventional robustness score (Suter et al.)", "irs"),
+    "unsupervised": MetricInfo("array", "Gaussian total correlation, Wasserstein correlation, code MI",
+                               "unsupervised"),
+    "med": MetricInfo("array", "MED: DCI with a mutual-information importance matrix (Cao et al.)",
+                      "med", uses_test=True),
+    "beta_vae_score": MetricInfo("intervention", "BetaVAE score (Higgins et al.)", "beta_vae_score"),
+    "factor_vae_score": MetricInfo("intervention", "FactorVAE score (Kim & Mnih)", "factor_vae_score"),
+    "downstream_task_logistic_regression": MetricInfo(
+        "intervention", "downstream accuracy, LogisticRegressionCV (Locatello et al. 2019)",
+        "downstream_task", fixed={"predictor": "logistic_regression_cv"},
+    ),
+    "downstream_task_boosted_trees": MetricInfo(
+        "intervention", "downstream accuracy, gradient boosting (Locatello et al. 2019)",
+        "downstream_task", fixed={"predictor": "gradient_boosting"},
+    ),
+    "fairness": MetricInfo("intervention", "fairness of downstream predictions (Locatello et al. 2019b)",
+                           "fairness"),
+    "mig_sampled": MetricInfo("posterior", "Chen et al.'s MIG from sampled codes and q(z|x)", "mig_sampled"),
+}
+
+_ARRAY_REFERENCE = {"num_train": 10_000, "num_test": 5_000}
+_ARRAY_FAST = {"num_train": 2_000, "num_test": 1_000}
+
+# The sample sizes of each preset; everything else is the metric function's default.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # disentanglement_lib's study settings (metric_configs/*.gin; MED from the _med fork).
+    "reference": {
+        "mig": {"num_train": 10_000},
+        "sap": dict(_ARRAY_REFERENCE),
+        "dci": dict(_ARRAY_REFERENCE),
+        "modularity_explicitness": dict(_ARRAY_REFERENCE),
+        "irs": {"num_train": 10_000},
+        "unsupervised": {"num_train": 10_000},
+        "med": {"num_train": 10_000, "num_test": 10_000},
+        "beta_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
+        "factor_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000,
+                             "num_variance_estimate": 10_000, "prune_threshold": 0.05},
+        "downstream_task_logistic_regression": {"num_train": (10, 100, 1_000, 10_000), "num_test": 5_000},
+        "downstream_task_boosted_trees": {"num_train": (10, 100, 1_000, 10_000), "num_test": 5_000},
+        "fairness": {"num_train": 10_000, "num_test_points_per_class": 100},
+        "mig_sampled": {"num_samples": 10_000, "num_entropy_samples": 10_000},
+    },
+    # Quick studies: a fifth of the array-level samples; the image-hungry BetaVAE and FactorVAE
+    # scores (2 * 64 and 64 images per point) get a twentieth of their points.
+    "fast": {
+        "mig": {"num_train": 2_000},
+        "sap": dict(_ARRAY_FAST),
+        "dci": dict(_ARRAY_FAST),
+        "modularity_explicitness": dict(_ARRAY_FAST),
+        "irs": {"num_train": 2_000},
+        "unsupervised": {"num_train": 2_000},
+        "med": dict(_ARRAY_FAST),
+        "beta_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250},
+        "factor_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250,
+                             "num_variance_estimate": 2_000, "prune_threshold": 0.05},
+        "downstream_task_logistic_regression": {"num_train": (10, 100, 1_000), "num_test": 1_000},
+        "downstream_task_boosted_trees": {"num_train": (10, 100, 1_000), "num_test": 1_000},
+        "fairness": {"num_train": 2_000, "num_test_points_per_class": 20},
+        "mig_sampled": {"num_samples": 2_000, "num_entropy_samples": 2_000},
+    },
+}
+
+CODES = ("mean", "sampled")
+
+# Parameters that evaluate itself provides; never settings.
+_MANAGED = {"codes", "factors", "codes_test", "factors_test", "seed"}
+_MANAGED_POSTERIOR = {"batch_size", "device"}
+
+
+def metric_seed(seed: int, name: str) -> int:
+    """The seed of metric ``name`` in a run seeded by ``seed``: a 32-bit word of
+    ``SeedSequence([seed, crc32(name)])`` (independent of the other metrics selected)."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+def _function(info: MetricInfo) -> Callable[..., dict[str, float]]:
+    return getattr(importlib.import_module("disentkit.metrics"), info.function)
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    """The settings metric ``name`` accepts, with the function's defaults."""
+    info = METRICS[name]
+    params = inspect.signature(_function(info)).parameters
+    skip = _MANAGED | set(info.fixed) | (_MANAGED_POSTERIOR if info.kind == "posterior" else set())
+    out = {
+        key: p.default
+        for key, p in params.items()
+        if p.kind is p.KEYWORD_ONLY and key not in skip
+    }
+    if info.kind == "array":
+        out["num_train"] = None
+        if info.uses_test:
+            out["num_test"] = None
+    if info.kind in ("array", "posterior"):
+        out["factors"] = None  # a subset of factor names (None: all)
+    return out
+
+
+def _select(metrics: str | Sequence[str], representation: Any) -> list[str]:
+    valid = ", ".join(METRICS)
+    if isinstance(metrics, str):
+        if metrics == "all":
+            return [n for n in METRICS if METRICS[n].kind != "posterior" or has_posterior(representation)]
+        metrics = [metrics]
+    names = list(metrics)
+    if not names:
+        raise ValueError(f"metrics must be 'all', a name or a non-empty list of names from: {valid}")
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; valid names: {valid} (or 'all')")
+    return [n for n in METRICS if n in names]  # METRICS order, without duplicates
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _resolve_settings(
+    names: list[str], preset: str, per_metric: Mapping[str, Mapping[str, Any]] | None, flat: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """preset < flat keys < per-metric settings; unknown keys raise ValueError."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    accepted = {name: _defaults(name) for name in names}
+    resolved = {name: {**accepted[name], **PRESETS[preset].get(name, {})} for name in names}
+    all_keys = sorted(set().union(*(accepted[n] for n in names))) if names else []
+    for key, value in flat.items():
+        targets = [n for n in names if key in accepted[n]]
+        if not targets:
+            raise ValueError(
+                f"unknown setting {key!r} for the metrics {names}; valid settings: {all_keys} "
+                "(per-metric settings go in settings={'<metric>': {...}})"
+            )
+        for n in targets:
+            resolved[n][key] = value
+    for name, values in (per_metric or {}).items():
+        if name not in METRICS:
+            raise ValueError(f"settings for unknown metric {name!r}; valid names: {', '.join(METRICS)}")
+        if name not in names:
+            raise ValueError(f"settings given for {name!r}, which is not among the selected metrics {names}")
+        if not isinstance(values, Mapping):
+            raise ValueError(f"settings[{name!r}] must be a dict of settings, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(accepted[name]))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {unknown} for {name!r}; valid settings: {sorted(accepted[name])}"
+            )
+        resolved[name].update(values)
+    for name, values in resolved.items():
+        _check_sizes(name, values, accepted[name])
+    return resolved
+
+
+def _is_count(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
+def _check_sizes(name: str, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Sample sizes (``num_*``, ``batch_size``) must be positive ints, or non-empty sequences of
+    them where the metric takes several sizes (the downstream task's ``num_train``)."""
+    for key, value in values.items():
+        if not (key.startswith("num_") or key == "batch_size"):
+            continue
+        several = isinstance(defaults.get(key), (tuple, list))
+        if several and isinstance(value, (tuple, list)):
+            ok = len(value) > 0 and all(_is_count(v) for v in value)
+        else:
+            ok = _is_count(value)
+        if not ok:
+            what = "a positive int or a non-empty list of them" if several else "a positive int"
+            raise ValueError(f"{name}: {key} must be {what}, got {value!r}")
+
+
+def _factor_columns(dataset: Any, subset: Sequence[str] | None, metric: str) -> list[int]:
+    if subset is None:
+        return list(range(dataset.num_factors))
+    if isinstance(subset, str) or not subset or len(set(subset)) != len(subset):
+        raise ValueError(
+            f"{metric}: factors must be a non-empty list of distinct names of {list(dataset.factor_names)}"
+        )
+    return [dataset.factor_space.factor_index(str(f)) for f in subset]
+
+
+def evaluate(
+    dataset: Any,
+    representation: Any,
+    metrics: str | Sequence[str] = "all",
+    seed: int = 0,
+    *,
+    preset: str = "reference",
+    progress: bool = True,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    codes: str = "mean",
+    encode_batch_size: int = 256,
+    device: Any = None,
+    **flat_settings: Any,
+) -> dict[str, dict[str, Any]]:
+    """Run the metrics ``metrics`` on ``dataset`` and ``representation``.
+
+    Parameters
+    ----------
+    dataset: a :class:`~disentkit.data.GroundTruthData`.
+    representation: a callable numpy images -> codes, or an ``nn.Module`` with ``represent`` (see
+        :func:`~disentkit.metrics._representation.as_representation`); modules with
+        ``encode(images) -> (mu, logvar)`` also get ``mig_sampled`` and ``codes="sampled"``.
+    metrics: ``"all"``, a name or a list of names from :data:`METRICS`. ``"all"`` includes
+        ``mig_sampled`` only when the representation has ``encode``.
+    seed: a non-negative int. The shared splits come from ``default_rng(seed)`` (train, then
+        test); metric ``m`` gets ``metric_seed(seed, m)``.
+    preset: the sample sizes, from :data:`PRESETS`:
+
+        ================================  ===========================  ===========================
+        metric                            ``"reference"``              ``"fast"``
+        ================================  ===========================  ===========================
+        mig, irs, unsupervised            train 10,000                 train 2,000
+        sap, dci, modularity_explicitness train 10,000, test 5,000     train 2,000, test 1,000
+        med                               train 10,000, test 10,000    train 2,000, test 1,000
+        beta_vae_score                    B 64; 10,000 train, 5,000    B 64; 500 train, 250 eval
+                                          eval points (1.9 M images)   points (96,000 images)
+        factor_vae_score                  B 64; 10,000 / 5,000 votes;  B 64; 500 / 250 votes;
+                                          10,000 variance images       2,000 variance images
+        downstream_task_*                 train 10, 100, 1,000,        train 10, 100, 1,000;
+                                          10,000; test 5,000 each      test 1,000 each
+        fairness                          train 10,000; 100 per value  train 2,000; 20 per value
+        mig_sampled                       N = S = 10,000               N = S = 2,000
+        ================================  ===========================  ===========================
+
+        The image counts are what cost time on a CPU (about 1 ms per 64x64 image for the standard
+        conv encoder on one core): "fast" encodes about 160,000 images on dSprites, "reference"
+        about 3 million.
+        Every other setting is the metric function's default (e.g. the ``"fast"`` LightGBM
+        estimator of DCI, downstream and fairness in both presets).
+    progress: show a tqdm progress bar over the metrics.
+    settings: per-metric settings, ``{"dci": {"estimator": "reference"}}``; they override the
+        flat settings and the preset.
+    codes: ``"mean"``: the representation's own output (``represent``, the posterior mean for the
+        VAE family); ``"sampled"``: one draw from ``q(z|x)`` per image (needs ``encode``). Recorded
+        in every result.
+    encode_batch_size, device: images per call of the representation, and the device of the
+        inputs of a module (default: its own).
+    flat_settings: a setting applied to every selected metric that accepts it (e.g.
+        ``num_train=5000``, ``num_bins=10``, ``factors=("scale", "orientation", "posX", "posY")``
+        for the array-level metrics and ``mig_sampled``). The array-level metrics accept
+        ``num_train`` (and ``num_test`` where they use a test split), ``factors`` (a subset of the
+        scored factor columns) and their keyword settings; each selected array metric uses the
+        first rows of the shared splits, which are as large as the largest request.
+
+    Returns
+    -------
+    ``{metric: {"values": {key: float}, "settings": {...}, "seconds": float}}``, JSON-serialisable,
+    in :data:`METRICS` order. ``settings`` holds everything that changes the number: sample sizes,
+    the metric's own settings, ``factors`` (the scored names), ``codes`` and ``seed``. ``seconds``
+    is the metric's own time (for array metrics, excluding the shared encoding).
+
+    Raises
+    ------
+    ValueError, before any work: an unknown metric, preset, setting or ``codes``; ``mig_sampled``
+    or ``codes="sampled"`` without ``encode``; a bad seed or sample size.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
+    if codes not in CODES:
+        raise ValueError(f"codes must be one of {CODES}, got {codes!r}")
+    names = _select(metrics, representation)
+    if ("mig_sampled" in names or codes == "sampled") and not has_posterior(representation):
+        raise ValueError(
+            "mig_sampled and codes='sampled' need a representation with encode(images) -> (mu, "
+            f"logvar); {type(representation).__name__} has none"
+        )
+    resolved = _resolve_settings(names, preset, settings, flat_settings)
+    columns = {
+        name: _factor_columns(dataset, resolved[name].get("factors"), name)
+        for name in names
+        if "factors" in resolved[name]
+    }
+    base = as_representation(representation, batch_size=encode_batch_size, device=device)
+
+    def representation_for(label: str) -> Any:
+        if codes == "mean":
+            return base
+        return sampled_representation(
+            representation, metric_seed(seed, label + ":codes"), batch_size=encode_batch_size, device=device
+        )
+
+    from tqdm.auto import tqdm
+
+    results: dict[str, dict[str, Any]] = {}
+    array_names = [n for n in names if METRICS[n].kind == "array"]
+    shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    with tqdm(names, desc="metrics", disable=not progress, leave=False) as bar:
+        for name in bar:
+            bar.set_postfix_str(name)
+            info = METRICS[name]
+            config = resolved[name]
+            func = _function(info)
+            record = {key: _jsonable(value) for key, value in config.items()}
+            record.update({key: _jsonable(value) for key, value in info.fixed.items()})
+            record.update(codes="sampled" if info.kind == "posterior" else codes, seed=seed)
+            if "factors" in config:
+                record["factors"] = [dataset.factor_names[k] for k in columns[name]]
+            else:
+                record["factors"] = list(dataset.factor_names)
+            if info.kind == "array" and not shared:
+                bar.set_postfix_str(f"{name} (encoding the shared splits)")
+                _encode_shared(dataset, representation_for("shared"), resolved, array_names, seed, shared)
+            start = time.perf_counter()
+            if info.kind == "array":
+                values = _run_array(name, func, config, columns[name], shared, seed)
+            elif info.kind == "posterior":
+                values = func(dataset, representation, seed=metric_seed(seed, name),
+                              batch_size=encode_batch_size, device=device, **config)
+            else:
+                values = func(dataset, representation_for(name), seed=metric_seed(seed, name),
+                              **config, **info.fixed)
+            results[name] = {
+                "values": {key: float(value) for key, value in values.items()},
+                "settings": record,
+                "seconds": time.perf_counter() - start,
+            }
+    return results
+
+
+def _run_array(
+    name: str,
+    func: Callable[..., dict[str, float]],
+    config: dict[str, Any],
+    columns: list[int],
+    shared: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    seed: int,
+) -> dict[str, float]:
+    """Call an array-level metric on the first rows (and the chosen factor columns) of the splits."""
+    kwargs = {k: v for k, v in config.items() if k not in ("num_train", "num_test", "factors")}
+    train_codes, train_factors = shared["train"]
+    if METRICS[name].uses_test:
+        test_codes, test_factors = shared["test"]
+        num_test = config["num_test"]
+        kwargs.update(codes_test=test_codes[:num_test], factors_test=test_factors[:num_test, columns])
+    if "seed" in inspect.signature(func).parameters:
+        kwargs["seed"] = metric_seed(seed, name)
+    num_train = config["num_train"]
+    return func(train_codes[:num_train], train_factors[:num_train, columns], **kwargs)
+
+
+def _encode_shared(
+    dataset: Any,
+    rep: Any,
+    resolved: Mapping[str, Mapping[str, Any]],
+    array_names: list[str],
+    seed: int,
+    out: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Draw and encode the shared train split (then the test split, if any metric uses one)."""
+    gen = np.random.default_rng(seed)
+    num_train = max(resolved[n]["num_train"] for n in array_names)
+    out["train"] = sample_codes(dataset, rep, num_train, gen)
+    tests = [resolved[n]["num_test"] for n in array_names if METRICS[n].uses_test]
+    if tests:
+        out["test"] = sample_codes(dataset, rep, max(tests), gen)

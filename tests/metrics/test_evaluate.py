@@ -1,0 +1,195 @@
+"""evaluate(): metric selection, shared encodings, settings, presets, determinism, JSON records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from disentkit.data import FactorSpace, GroundTruthData
+from disentkit.metrics import METRICS, evaluate
+from disentkit.metrics._evaluate import PRESETS, _select, metric_seed
+
+SIZES = (3, 4, 5)
+ARRAY = ["mig", "sap", "dci", "modularity_explicitness", "irs", "unsupervised", "med"]
+TINY = dict(num_train=200, num_test=100)
+TINY_INTERVENTION = {
+    "beta_vae_score": {"num_train": 60, "num_eval": 30, "batch_size": 8},
+    "factor_vae_score": {"num_train": 60, "num_eval": 30, "batch_size": 8, "num_variance_estimate": 100},
+    "downstream_task_logistic_regression": {"num_train": [20]},
+    "downstream_task_boosted_trees": {"num_train": [20, 60]},
+    "fairness": {"num_test_points_per_class": 5},
+}
+
+
+class PixelFactors(GroundTruthData):
+    """Three factors drawn as the intensities of a 1x3 image: pixel k = v_k / (|V_k| - 1)."""
+
+    def __init__(self):
+        self._space = FactorSpace(("f0", "f1", "f2"), SIZES)
+
+    @property
+    def factor_space(self) -> FactorSpace:
+        return self._space
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return (1, 1, 3)
+
+    def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        return (factors / (np.asarray(SIZES, dtype=np.float32) - 1)).astype(np.float32)[:, None, None, :]
+
+
+def identity(images: np.ndarray) -> np.ndarray:
+    return np.rint(images[:, 0, 0, :] * (np.asarray(SIZES) - 1))
+
+
+class Counting:
+    """identity plus a little seeded noise; counts calls and images."""
+
+    def __init__(self):
+        self.calls: list[int] = []
+        self.gen = np.random.default_rng(5)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.calls.append(images.shape[0])
+        return identity(images) + 0.01 * self.gen.standard_normal((images.shape[0], 3))
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(np.asarray(SIZES, dtype=np.float32) - 1))
+
+    def represent(self, images: torch.Tensor) -> torch.Tensor:
+        return images[:, 0, 0, :] * self.scale
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = self.represent(images)
+        return mu, torch.full_like(mu, -12.0)
+
+
+@pytest.fixture
+def data() -> PixelFactors:
+    return PixelFactors()
+
+
+def _without_seconds(results: dict) -> dict:
+    return {name: {k: v for k, v in r.items() if k != "seconds"} for name, r in results.items()}
+
+
+def test_array_metrics_share_one_train_and_one_test_encoding(data):
+    rep = Counting()
+    results = evaluate(data, rep, ARRAY, seed=0, progress=False, encode_batch_size=10_000,
+                       settings={"med": {"num_test": 150}, "mig": {"num_train": 120}}, **TINY)
+    assert list(results) == ARRAY
+    assert rep.calls == [200, 150]  # train (largest request) then test (largest request)
+    assert results["mig"]["settings"]["num_train"] == 120
+    assert results["med"]["settings"]["num_test"] == 150
+    assert results["dci"]["settings"]["num_test"] == 100
+    assert results["dci"]["values"]["disentanglement"] > 0.9
+    assert results["mig"]["values"]["discrete_mig"] > 0.9
+
+
+def test_same_seed_same_results_other_seed_other_results(data):
+    kw = dict(metrics=["mig", "sap", "factor_vae_score"], progress=False,
+              settings={"factor_vae_score": TINY_INTERVENTION["factor_vae_score"]}, **TINY)
+    a = evaluate(data, Counting(), seed=3, **kw)
+    b = evaluate(data, Counting(), seed=3, **kw)
+    c = evaluate(data, Counting(), seed=4, **kw)
+    assert _without_seconds(a) == _without_seconds(b)
+    assert a["sap"]["values"] != c["sap"]["values"]
+    assert a["mig"]["settings"]["seed"] == 3 and c["mig"]["settings"]["seed"] == 4
+
+
+def test_a_metric_does_not_depend_on_the_others_selected(data):
+    alone = evaluate(data, identity, ["beta_vae_score"], progress=False,
+                     settings={"beta_vae_score": TINY_INTERVENTION["beta_vae_score"]})
+    together = evaluate(data, identity, ["mig", "beta_vae_score"], progress=False, **{"num_train": 200},
+                        settings={"beta_vae_score": TINY_INTERVENTION["beta_vae_score"]})
+    assert alone["beta_vae_score"]["values"] == together["beta_vae_score"]["values"]
+    assert metric_seed(0, "mig") != metric_seed(0, "sap") and metric_seed(0, "mig") == metric_seed(0, "mig")
+
+
+def test_all_skips_mig_sampled_for_a_plain_callable_and_is_json(data):
+    results = evaluate(data, identity, "all", seed=0, preset="fast", progress=False,
+                       settings=TINY_INTERVENTION, **TINY)
+    assert list(results) == [name for name in METRICS if name != "mig_sampled"]
+    round_trip = json.loads(json.dumps(results))
+    assert round_trip == results
+    for name, result in results.items():
+        assert set(result) == {"values", "settings", "seconds"}
+        assert result["settings"]["codes"] == "mean" and result["settings"]["seed"] == 0
+        assert result["settings"]["factors"] == ["f0", "f1", "f2"]
+        assert all(isinstance(v, float) for v in result["values"].values())
+    assert results["downstream_task_boosted_trees"]["settings"]["predictor"] == "gradient_boosting"
+    assert results["downstream_task_boosted_trees"]["settings"]["num_train"] == [20, 60]
+    assert results["fairness"]["settings"]["num_train"] == 200  # the flat key reaches fairness too
+    assert results["fairness"]["values"]["mean_fairness:mean_pred:mean_sens"] == 0.0
+    assert results["beta_vae_score"]["values"]["eval_accuracy"] == 1.0
+    assert "mig_sampled" in _select("all", Encoder())
+
+
+def test_module_with_represent_encode_and_sampled_codes(data):
+    model = Encoder()
+    results = evaluate(data, model, ["mig", "mig_sampled"], progress=False, num_train=200,
+                       settings={"mig_sampled": {"num_samples": 300}})
+    assert results["mig"]["values"]["discrete_mig"] > 0.9
+    assert results["mig_sampled"]["values"]["mig"] > 0.9
+    assert results["mig_sampled"]["settings"]["codes"] == "sampled"
+    sampled = evaluate(data, model, ["mig"], progress=False, codes="sampled", num_train=200)
+    assert sampled["mig"]["settings"]["codes"] == "sampled"
+    # sigma = exp(-6) moves a few codes across histogram edges: close to, but not, the mean's MIG
+    assert sampled["mig"]["values"]["discrete_mig"] > 0.9
+    assert sampled["mig"]["values"] != results["mig"]["values"]
+
+
+def test_flat_and_per_metric_settings_and_factor_subsets(data):
+    results = evaluate(data, identity, ["mig", "modularity_explicitness", "mig_sampled"][:2],
+                       progress=False, num_bins=7, factors=["f2", "f0"],
+                       settings={"mig": {"num_bins": 5}}, **TINY)
+    assert results["mig"]["settings"]["num_bins"] == 5  # per-metric beats flat
+    assert results["modularity_explicitness"]["settings"]["num_bins"] == 7
+    assert results["mig"]["settings"]["factors"] == ["f2", "f0"]
+    assert results["mig"]["values"]["discrete_mig"] > 0.9
+    reference = PRESETS["reference"]["dci"]["num_train"]
+    assert reference == 10_000 and PRESETS["fast"]["dci"]["num_train"] == 2_000
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(metrics="nope"), "unknown metric.*valid names: mig, sap"),
+        (dict(metrics=[]), "non-empty"),
+        (dict(metrics="mig", num_bins_typo=3), "unknown setting 'num_bins_typo'"),
+        (dict(metrics="mig", num_test=10), "unknown setting 'num_test'"),  # mig has no test split
+        (dict(metrics="mig", settings={"mig": {"estimator": "fast"}}), r"unknown setting\(s\) \['estimator'\]"),
+        (dict(metrics="mig", settings={"dci": {}}), "not among the selected"),
+        (dict(metrics="mig", settings={"dcx": {}}), "unknown metric 'dcx'"),
+        (dict(metrics="mig", preset="slow"), "unknown preset"),
+        (dict(metrics="mig", codes="median"), "codes must be one of"),
+        (dict(metrics="mig", codes="sampled"), "encode"),
+        (dict(metrics="mig_sampled"), "encode"),
+        (dict(metrics="mig", seed=-1), "seed"),
+        (dict(metrics="mig", num_train=0), "num_train must be a positive int"),
+        (dict(metrics="mig", num_train=[10, 20]), "num_train must be a positive int"),
+        (dict(metrics="beta_vae_score", settings={"beta_vae_score": {"num_eval": 2.5}}), "num_eval"),
+        (dict(metrics="downstream_task_boosted_trees", num_train=[]), "non-empty list"),
+        (dict(metrics="mig", factors=["f9"]), "unknown factor"),
+    ],
+)
+def test_bad_arguments_raise_before_any_work(data, kwargs, message):
+    rep = Counting()
+    with pytest.raises(ValueError, match=message):
+        evaluate(data, rep, progress=False, **kwargs)
+    assert rep.calls == []
+
+
+def test_progress_bar_can_be_silenced(data, capsys):
+    evaluate(data, identity, "mig", progress=False, num_train=50)
+    assert capsys.readouterr().err == ""
+    evaluate(data, identity, "mig", progress=True, num_train=50)
+    assert "metrics" in capsys.readouterr().err

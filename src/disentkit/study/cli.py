@@ -12,8 +12,7 @@ def _plan(args: argparse.Namespace) -> int:
     spec = StudySpec.load(args.study)
     runs = spec.runs(args.only)
     keys = ["method", "dataset", "seed", "steps"]
-    varying = sorted({k for r in runs for k in r.flat() if k.startswith("method_params.")
-                      and len({str(x.flat().get(k)) for x in runs}) > 1})
+    varying = [k for k in spec.swept_keys() if k not in keys]
     columns = ["run_id", *keys, *varying]
     rows = [[r.run_id] + [str(r.flat().get(k, "")) for k in columns[1:]] for r in runs]
     widths = [max(len(c.replace("method_params.", "")), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]

@@ -65,8 +65,10 @@ class LocalExecutor:
     def map(self, runs: Sequence[RunSpec], study_dir: Path, *, run_fn=None,
             progress: bool = True) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
         """Execute ``runs``; yield ``(run, status)`` in completion order."""
-        from disentkit.study.runner import execute_run
+        from disentkit.study.runner import execute_run, preload
 
+        if run_fn is None and runs:  # the workers inherit the imports instead of paying them per run
+            preload({m for run in runs for m in run.evaluation.get("metrics", [])})
         context = multiprocessing.get_context("fork")
         threads = _threads_per_worker(self.workers)
         queue = list(runs)

@@ -1,8 +1,8 @@
 """Run directories: each run writes its own folder with atomic writes, so workers never collide.
 
-``<study>/runs/<run_id>/`` holds ``run.json`` (the resolved config), ``status.json`` (state, times,
-error), and what the trainer and the evaluation write (checkpoints, ``train_log.jsonl``,
-``model.safetensors``, pictures, ``metrics.json``, ``matrices.npz``).
+``<study>/runs/<run_id>/`` holds ``run_spec.json`` (the run id and resolved config), ``status.json``
+(state, times, error), and what the trainer and the evaluation write (``config.json``, ``run.json``,
+checkpoints, ``train_log.jsonl``, ``model.safetensors``, pictures, ``metrics.json``, ``matrices.npz``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 STATES = ("pending", "running", "done", "failed")
+# the study's record of a run (the trainer owns ``run.json`` and ``config.json`` in the same folder)
+SPEC_FILE = "run_spec.json"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

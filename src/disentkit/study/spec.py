@@ -116,26 +116,33 @@ class StudySpec:
         return cls.from_dict(data)
 
     def runs(self, only: Iterable[str] = ()) -> list[RunSpec]:
-        """Every run of the grid, resolved and validated, filtered by ``only`` (see :func:`parse_filter`)."""
-        filters = [parse_filter(f) for f in only]
+        """Every run of the grid, resolved and validated, filtered by ``only`` (see :func:`filter_runs`)."""
         evaluation = resolve_evaluation(self.evaluation)
         runs, seen = [], set()
         for point in self.points:
             train = resolve_train(merge_point(self.train, point))
             run = RunSpec(run_id=run_id({"train": train, "evaluation": evaluation}), train=train, evaluation=evaluation)
-            if run.run_id in seen:
-                continue  # the grid named the same run twice
-            seen.add(run.run_id)
-            if all(f(run.flat()) for f in filters):
+            if run.run_id not in seen:  # the grid may name the same run twice
+                seen.add(run.run_id)
                 runs.append(run)
-        if filters and not runs:
-            raise ValueError(f"no run matches {list(only)}; config keys: {', '.join(sorted(self.runs_keys()))}")
-        return runs
+        return filter_runs(runs, only)
 
-    def runs_keys(self) -> set[str]:
-        """The flat config keys of this study's runs (for filter error messages)."""
-        first = resolve_train(merge_point(self.train, self.points[0]))
-        return set(RunSpec("", first, {}).flat())
+    def swept_keys(self) -> list[str]:
+        """The run-config keys that the grid sets, in first-seen order."""
+        return list(dict.fromkeys(k for point in self.points for k in point))
+
+
+def filter_runs(runs: list[RunSpec], only: Iterable[str]) -> list[RunSpec]:
+    """The runs matching every ``--only`` filter (see :func:`parse_filter`); an error if none does."""
+    only = list(only)
+    if not only:
+        return list(runs)
+    filters = [parse_filter(f) for f in only]
+    kept = [run for run in runs if all(f(run.flat()) for f in filters)]
+    if not kept:
+        keys = sorted(runs[0].flat()) if runs else []
+        raise ValueError(f"no run matches {only}; config keys: {', '.join(keys)}")
+    return kept
 
 
 def builtin_names() -> list[str]:
@@ -193,7 +200,26 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
         raise ValueError("evaluation.settings must be a mapping")
+    check_evaluation_settings(metrics, preset, settings)
     return {"metrics": list(metrics), "preset": preset, "seed": seed, "settings": settings}
+
+
+def check_evaluation_settings(metrics: list[str], preset: str, settings: Mapping[str, Any]) -> None:
+    """Check ``evaluation.settings`` as :func:`disentkit.metrics.evaluate` will (``ValueError`` naming
+    the valid settings): flat settings, per-metric ``settings: {metric: {...}}`` and ``codes``."""
+    from disentkit.metrics._evaluate import CODES, _resolve_settings
+
+    flat = {k: v for k, v in settings.items() if k not in _EVALUATE_ARGUMENTS}
+    per_metric = settings.get("settings")
+    if per_metric is not None and not isinstance(per_metric, Mapping):
+        raise ValueError("evaluation.settings.settings must map metric names to their settings")
+    if settings.get("codes", "mean") not in CODES:
+        raise ValueError(f"evaluation.settings.codes must be one of {', '.join(CODES)}, got {settings['codes']!r}")
+    _resolve_settings(metrics, preset, per_metric, flat)
+
+
+# evaluate() keyword arguments that are not metric settings
+_EVALUATE_ARGUMENTS = ("settings", "codes", "encode_batch_size", "device")
 
 
 def run_id(config: Mapping[str, Any]) -> str:
@@ -207,7 +233,7 @@ def parse_filter(text: str):
 
     ``VALUES`` is one value, a comma list (``beta_vae,factor_vae``) or an inclusive integer range
     (``0..2``). ``KEY`` is a flat config key (``method``, ``seed``, ``method_params.beta``) or the
-    last part of one (``beta``).
+    last part of one (``beta``). Numbers compare by value (``beta=4`` matches ``4.0``).
     """
     key, sep, raw = text.partition("=")
     key = key.strip()
@@ -216,16 +242,23 @@ def parse_filter(text: str):
     if ".." in raw:
         lo, _, hi = raw.partition("..")
         try:
-            accepted = {str(v) for v in range(int(lo), int(hi) + 1)}
+            accepted = {_filter_key(v) for v in range(int(lo), int(hi) + 1)}
         except ValueError:
             raise ValueError(f"--only range must be integers LO..HI, got {raw!r}") from None
     else:
-        accepted = {str(yaml.safe_load(v)) for v in raw.split(",")}
+        accepted = {_filter_key(yaml.safe_load(v)) for v in raw.split(",")}
 
     def predicate(flat: Mapping[str, Any]) -> bool:
         keys = [k for k in flat if k == key or k.endswith("." + key)]
         if not keys:
             raise ValueError(f"--only: unknown key {key!r}; keys: {', '.join(sorted(flat))}")
-        return any(str(flat[k]) in accepted for k in keys)
+        return any(_filter_key(flat[k]) in accepted for k in keys)
 
     return predicate
+
+
+def _filter_key(value: Any) -> str:
+    """How ``--only`` compares values: numbers by value (``4`` == ``4.0``), anything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from disentkit.study.records import read_json, read_status
+from disentkit.study.records import SPEC_FILE, read_json, read_status
 from disentkit.study.spec import RunSpec
 
 STORE_NAME = "results.duckdb"
@@ -28,7 +28,7 @@ STORE_NAME = "results.duckdb"
 
 def _run_folders(study_dir: Path) -> list[Path]:
     runs = Path(study_dir) / "runs"
-    return sorted(p for p in runs.iterdir() if p.is_dir() and (p / "run.json").exists()) if runs.exists() else []
+    return sorted(p for p in runs.iterdir() if p.is_dir() and (p / SPEC_FILE).exists()) if runs.exists() else []
 
 
 def collect(study_dir: str | Path) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def collect(study_dir: str | Path) -> dict[str, Any]:
 
     run_rows, metric_rows, curve_rows = [], [], []
     for folder in _run_folders(Path(study_dir)):
-        record = read_json(folder / "run.json")
+        record = read_json(folder / SPEC_FILE)
         if not isinstance(record, dict):
             continue
         run_id = record["run_id"]

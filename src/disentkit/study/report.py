@@ -102,10 +102,11 @@ def _heatmap(matrix: np.ndarray, xlabels, ylabels, title: str, *, vmin=None, vma
     ax.set_xticks(range(len(xlabels)), xlabels, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
     if annotate and matrix.size <= 400:
+        lo, hi = im.get_clim()
         for (i, j), v in np.ndenumerate(matrix):
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if (vmax is None or v < 0.6 * (vmax or 1)) else "black")
+            if np.isfinite(v):  # dark text on the light (upper) end of viridis, white on the dark end
+                light = hi > lo and (v - lo) / (hi - lo) > 0.6
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="black" if light else "white")
     fig.colorbar(im, ax=ax, fraction=0.04)
     ax.set_title(title, fontsize=9)
     return _png(fig)
@@ -139,7 +140,7 @@ def _curves_plot(curves, frame) -> str | None:
     method_of = dict(zip(frame["run_id"], frame["method"]))
     methods = sorted(set(method_of.values()))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3.0), squeeze=False, layout="constrained")
     for ax, term in zip(axes[0], terms):
         sel = curves[curves["term"] == term]
         for run_id, rows in sel.groupby("run_id"):
@@ -158,7 +159,8 @@ def _curves_plot(curves, frame) -> str | None:
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
 h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:36px}
-.meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:14px}.grid img{max-width:100%;border:1px solid #eee}
+.meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:14px}.grid img{border:1px solid #eee}
+img{max-width:100%;height:auto}.grid>*{min-width:0;max-width:100%}figure{margin:0}
 table{border-collapse:collapse;font-size:12px;width:100%}th,td{padding:4px 6px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{cursor:pointer;background:#f6f6f6;position:sticky;top:0}th:hover{background:#e8e8e8}td.text,th.text{text-align:left}
 .state-done{color:#1a7f37}.state-failed{color:#c62828}.state-pending,.state-running{color:#8a6d00}

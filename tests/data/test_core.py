@@ -150,3 +150,14 @@ def test_factor_sweep_sheet_rows_follow_one_factor():
     np.testing.assert_allclose(images[2, :, 0, 0, 0], 0.5)
     sheet = factor_sweep_sheet(data, rng=0, scale=2)
     assert sheet.dtype == np.uint8 and sheet.ndim == 3 and sheet.shape[2] == 3
+
+
+def test_check_params_validates_names_without_building():
+    from disentkit.data.registry import check_params
+
+    check_params("xysquares", {"grid_spacing": 4})
+    check_params("mpi3d_toy", {"path": "/nowhere/mpi3d_toy.npz"})  # nothing is read
+    with pytest.raises(ValueError, match="unknown parameter\\(s\\) \\['spacing'\\].*grid_spacing"):
+        check_params("xysquares", {"spacing": 4})
+    with pytest.raises(ValueError, match="procedural only"):
+        check_params("xysquares", {"source": "file"})

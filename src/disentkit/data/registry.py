@@ -93,16 +93,37 @@ def _resolve(target: str) -> Callable[..., GroundTruthData]:
     return getattr(importlib.import_module(module), attr)
 
 
-def _call(factory: Callable[..., GroundTruthData], name: str, params: dict[str, Any]) -> GroundTruthData:
+def _check_names(factory: Callable[..., GroundTruthData], name: str, params: dict[str, Any]) -> None:
     sig = inspect.signature(factory)
-    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    if not takes_kwargs:
-        unknown = sorted(set(params) - set(sig.parameters))
-        if unknown:
-            valid = [p for p in sig.parameters if p != "self"]
-            raise ValueError(
-                f"unknown parameter(s) {unknown} for dataset {name!r}; valid parameters: {valid or 'none'}"
-            )
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    unknown = sorted(set(params) - set(sig.parameters))
+    if unknown:
+        valid = [p for p in sig.parameters if p != "self"]
+        raise ValueError(f"unknown parameter(s) {unknown} for dataset {name!r}; valid parameters: {valid or 'none'}")
+
+
+def check_params(name: str, params: dict[str, Any]) -> None:
+    """Check, without building anything, that ``params`` are parameters of dataset ``name``.
+
+    ``path`` and ``source`` are accepted where the dataset has a file loader. Values are checked
+    when the dataset is built.
+    """
+    e = entry(name)
+    params = dict(params)
+    source = params.pop("source", None)
+    path = params.pop("path", None)
+    if source not in (None, "procedural", "file"):
+        raise ValueError(f"source must be 'procedural' or 'file', got {source!r}")
+    use_file = source == "file" or path is not None or e.factory is None
+    target = e.loader if use_file else e.factory
+    if target is None:
+        raise ValueError(f"dataset {name!r} is procedural only; it has no file loader")
+    _check_names(_resolve(target), name, params)
+
+
+def _call(factory: Callable[..., GroundTruthData], name: str, params: dict[str, Any]) -> GroundTruthData:
+    _check_names(factory, name, params)
     dataset = factory(**params)
     if not dataset.name:
         dataset.name = name

@@ -1,0 +1,130 @@
+"""Modularity and explicitness (Ridgeway & Mozer, "Learning Deep Disentangled Embeddings with the
+F-Statistic Loss", NeurIPS 2018); disentanglement_lib ``modularity_explicitness.py``, spec §3.6.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from disentkit.metrics._common import (
+    check_inputs,
+    histogram_discretize,
+    make_logistic_regression,
+    mutual_information_matrix,
+    quiet_fit,
+)
+
+
+def modularity_from_mi(mi: Any) -> float:
+    """Modularity of an MI matrix (D, F): ``mean_i (1 - delta_i)``.
+
+    ``theta_i = max_j m_ij^2`` and ``delta_i = (sum_j m_ij^2 - theta_i) / (theta_i (F - 1))``; a code
+    with ``theta_i = 0`` (no information about any factor) scores 0. With one factor (F = 1) every
+    informative code is perfectly modular (``delta_i = 0``; the reference divides by zero).
+    """
+    m2 = np.square(np.asarray(mi, dtype=np.float64))
+    if m2.ndim != 2 or m2.size == 0:
+        raise ValueError(f"the MI matrix must be a non-empty (D, F) array, got shape {m2.shape}")
+    theta = m2.max(axis=1)
+    informative = theta > 0
+    score = np.zeros(m2.shape[0])
+    if m2.shape[1] > 1:
+        rest = m2.sum(axis=1) - theta
+        score[informative] = 1.0 - rest[informative] / (theta[informative] * (m2.shape[1] - 1))
+    else:
+        score[informative] = 1.0
+    return float(score.mean())
+
+
+def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardise both splits with the train mean and std (ddof 0) per column.
+
+    A constant train column has std 0; it is divided by 1 instead (the reference produces NaN and
+    the classifier then fails).
+    """
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (train - mean) / std, (test - mean) / std
+
+
+def macro_roc_auc(labels: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Macro one-vs-rest ROC AUC of class scores ``proba`` (N, K) for integer ``labels`` (N,).
+
+    Column k is scored as the binary problem ``labels == classes[k]``; AUC is computed from
+    mid-ranks (``(R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``), which equals scikit-learn's
+    trapezoidal ``roc_auc_score`` including ties. Columns whose class is absent from ``labels`` (or
+    is the only one present) have no defined AUC and are left out of the mean — the reference
+    re-fits its label binariser on the test split and crashes there instead. NaN if no column
+    is defined.
+    """
+    positive = labels[:, None] == classes[None, :]  # (N, K)
+    n_pos = positive.sum(axis=0)
+    n_neg = labels.shape[0] - n_pos
+    defined = (n_pos > 0) & (n_neg > 0)
+    if not defined.any():
+        return float("nan")
+    ranks = rankdata(proba[:, defined], axis=0)
+    pos = positive[:, defined]
+    npos = n_pos[defined].astype(np.float64)
+    auc = ((ranks * pos).sum(axis=0) - npos * (npos + 1) / 2) / (npos * n_neg[defined])
+    return float(auc.mean())
+
+
+def explicitness_scores(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    *,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Mean over factors of the macro ROC AUC of a logistic regression on standardised codes.
+
+    One ``LogisticRegression()`` (sklearn defaults, seeded) per factor, trained on the train split;
+    AUCs on both splits use the train classes (:func:`macro_roc_auc`).
+    """
+    x_train, x_test = standardize(codes, codes_test)
+    train_auc, test_auc = [], []
+    for j in range(factors.shape[1]):
+        clf = quiet_fit(make_logistic_regression(seed), x_train, factors[:, j])
+        train_auc.append(macro_roc_auc(factors[:, j], clf.predict_proba(x_train), clf.classes_))
+        test_auc.append(
+            macro_roc_auc(factors_test[:, j], clf.predict_proba(x_test), clf.classes_)
+        )
+    test = np.asarray(test_auc)
+    return float(np.mean(train_auc)), float(np.nanmean(test)) if np.isfinite(test).any() else np.nan
+
+
+def modularity_explicitness(
+    codes: Any,
+    factors: Any,
+    *,
+    codes_test: Any = None,
+    factors_test: Any = None,
+    num_bins: int = 20,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Modularity and explicitness of codes (N, D) against integer factors (N, F); needs a test split.
+
+    ``modularity_score``: :func:`modularity_from_mi` of the train-split MI matrix (codes discretised
+    into ``num_bins`` equal-width bins). ``explicitness_score_train`` / ``_test``:
+    :func:`explicitness_scores` (macro one-vs-rest ROC AUC of a logistic regression per factor,
+    averaged over factors). Differences from the reference, both where it fails: a constant code
+    is standardised with std 1, and a class missing from the test split is left out of that
+    factor's test AUC.
+    """
+    codes, factors, codes_test, factors_test = check_inputs(
+        codes, factors, codes_test, factors_test, metric="modularity_explicitness",
+        require_test=True,
+    )
+    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    train, test = explicitness_scores(codes, factors, codes_test, factors_test, seed=seed)
+    return {
+        "modularity_score": modularity_from_mi(mi),
+        "explicitness_score_train": train,
+        "explicitness_score_test": test,
+    }

@@ -1,0 +1,332 @@
+"""The training loop: seeded, step-based, checkpointed, exactly resumable.
+
+>>> from disentkit.train import TrainConfig, train, load_run
+>>> cfg = TrainConfig(method="beta_vae", method_params={"beta": 4}, dataset="dsprites", steps=2000)
+>>> run_dir = train(cfg, "runs/bvae4")            # ... killed? train(cfg, "runs/bvae4", resume=True)
+>>> model = load_run(run_dir)                     # eval mode; model.represent(images) -> codes
+
+Reproducibility: ``np.random.SeedSequence(seed)`` yields three words: the method's seed (weight
+initialisation and the method's own noise generator), the batch-stream seed, and a seed for
+torch's global generators (for methods that draw from them). A checkpoint stores
+the weights, every optimiser state, the torch CPU and CUDA generator states, the stream position
+and the pending log terms, so a resumed run ends bit-identical to an uninterrupted one on the same
+machine (same thread count and device).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from disentkit.train import checkpoint as ckpt
+from disentkit.train import config as _config
+from disentkit.train.config import TrainConfig
+from disentkit.train.log import IntervalLog
+
+CONFIG_FILE = "config.json"
+RUN_FILE = "run.json"
+LOG_FILE = "train_log.jsonl"
+CHECKPOINTS = "checkpoints"
+# fields that may change when a run is resumed (they do not change the numbers)
+_RESUMABLE_CHANGES = {"steps", "images", "checkpoint_every", "log_every", "keep_checkpoints", "prefetch"}
+
+
+class NonFiniteLossError(ValueError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    def __init__(self, step: int, terms: dict[str, Any], checkpoint: Path | None):
+        self.step = step
+        self.terms = terms
+        self.checkpoint = checkpoint
+        kept = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint had been written"
+        shown = ", ".join(f"{k}={v:.6g}" for k, v in terms.items())
+        super().__init__(
+            f"the loss is not finite at step {step} ({shown}); training stopped and {kept}. "
+            "Try a lower learning rate or check the data."
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names are checked for availability."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available; valid here: 'auto', 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} requested but MPS is not available; valid here: 'auto', 'cpu'")
+    return device
+
+
+def derive_seeds(seed: int) -> tuple[int, int, int]:
+    """The (method, stream, torch) seeds of a run seed: three words of ``np.random.SeedSequence(seed)``.
+
+    The method seed initialises the weights and the method's own noise generator, the stream seed
+    draws the batches, the torch seed seeds torch's global generators for any other draw.
+    """
+    words = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint32)
+    return int(words[0]), int(words[1]), int(words[2])
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int | None) -> Iterator[int]:
+    """Set torch's CPU thread count for the block (restored afterwards); yields the count used."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_method(config: TrainConfig, observation_shape: tuple[int, ...]) -> Any:
+    """The method of ``config`` for images of ``observation_shape``, seeded from ``config.seed``."""
+    return _config._method_registry().get(config.method, tuple(observation_shape), seed=derive_seeds(config.seed)[0],
+                                          **config.method_params)
+
+
+def build_dataset(config: TrainConfig) -> Any:
+    """The dataset of ``config``."""
+    return _config._dataset_registry().get(config.dataset, **config.dataset_params)
+
+
+def build_stream(config: TrainConfig, dataset: Any, method: Any, seed: int, device: torch.device) -> Any:
+    """The batch stream: single images, or weak pairs (``config.pair_params``) for pair methods."""
+    from disentkit.data.samplers import WeakPairSampler
+    from disentkit.data.streams import BatchStream
+
+    pairs = None
+    if getattr(method, "input_kind", "single") == "pairs":
+        valid = [p for p in inspect.signature(WeakPairSampler).parameters if p != "space"]
+        unknown = sorted(set(config.pair_params) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown pair_params {unknown}; valid keys: {', '.join(valid)}")
+        pairs = WeakPairSampler(dataset, **config.pair_params)
+    elif config.pair_params:
+        raise ValueError(f"pair_params is for methods trained on pairs; {config.method!r} takes single images")
+    return BatchStream(dataset, config.batch_size, seed, pairs=pairs, device=device, prefetch=config.prefetch)
+
+
+def _prepare(images: Any, channels_last: bool) -> Any:
+    if isinstance(images, (tuple, list)):
+        return tuple(_prepare(x, channels_last) for x in images)
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+
+def _check_resume(config: TrainConfig, run_dir: Path) -> None:
+    saved_path = run_dir / CONFIG_FILE
+    if not saved_path.exists():
+        return
+    saved = json.loads(saved_path.read_text())
+    now = config.to_dict()
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES)
+    if changed:
+        raise ValueError(
+            f"cannot resume {run_dir}: the config differs in {changed} "
+            f"(only {sorted(_RESUMABLE_CHANGES)} may change on resume)"
+        )
+
+
+def _environment(device: torch.device, threads: int) -> dict[str, Any]:
+    from disentkit import __version__
+
+    return {
+        "device": str(device),
+        "threads": threads,
+        "torch": torch.__version__,
+        "disentkit": __version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "pid": os.getpid(),
+    }
+
+
+class _Session:
+    """The live objects of one run (method, optimisers, stream, log) and their checkpointing."""
+
+    def __init__(self, config: TrainConfig, dataset: Any, device: torch.device, run_dir: Path):
+        _, stream_seed, torch_seed = derive_seeds(config.seed)
+        torch.manual_seed(torch_seed)
+        self.config, self.device, self.root = config, device, run_dir / CHECKPOINTS
+        self.method = build_method(config, dataset.observation_shape).to(device)
+        if config.channels_last:
+            self.method.to(memory_format=torch.channels_last)
+        self.method.train()
+        self.optimizers = self.method.configure_optimizers()
+        self.stream = build_stream(config, dataset, self.method, stream_seed, device)
+        self.images_per_step = config.batch_size * (2 if getattr(self.method, "input_kind", "single") == "pairs" else 1)
+        self.log = IntervalLog(run_dir / LOG_FILE)
+        self.autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+                         if config.precision == "bf16" else contextlib.nullcontext())
+
+    def restore(self, folder: Path) -> int:
+        """Load a checkpoint (weights, optimisers, RNG, log, stream); returns its step."""
+        weights, tensor_state, json_state = ckpt.load_checkpoint(folder)
+        self.method.load_state_dict(weights, strict=True)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(tensor_state["optimizers"][name])
+        _set_rng_state(tensor_state["rng"], self.device)
+        self.log.load_state_dict(tensor_state["log"])
+        self.stream.load_state_dict(json_state["stream"])
+        return int(json_state["step"])
+
+    def save(self, step: int) -> Path:
+        """Write the checkpoint after ``step`` steps (atomically)."""
+        tensor_state = {
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": _rng_state(self.device),
+            "log": self.log.state_dict(),
+        }
+        return ckpt.save_checkpoint(self.root, step, self.method, tensor_state,
+                                    {"stream": self.stream.state_dict()}, keep=self.config.keep_checkpoints)
+
+    def step(self, step: int) -> dict[str, torch.Tensor]:
+        """Draw a batch and take one optimisation step; returns the detached terms."""
+        batch, _ = next(self.stream)
+        with self.autocast:
+            return self.method.train_step(_prepare(batch, self.config.channels_last), step, self.optimizers)
+
+
+def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, resume: bool = False,
+          progress: bool = True) -> Path:
+    """Train ``config`` into the run directory ``out_dir``; returns the run directory.
+
+    Writes ``config.json`` and ``run.json`` (observation shape, device, threads), ``train_log.jsonl``,
+    ``checkpoints/step_XXXXXXXX/`` every ``checkpoint_every`` steps and at the end (atomically),
+    the final ``model.safetensors``, and with ``config.images`` the pictures ``traversal.png``,
+    ``traversal.gif`` and ``reconstructions.png``.
+
+    The loss is checked after every step (one host synchronisation per step on a GPU); loss terms
+    are read back only when a log record is written.
+
+    Parameters
+    ----------
+    config: a :class:`TrainConfig` (or its dict).
+    out_dir: the run directory; a new run needs it empty of runs.
+    resume: continue from the newest checkpoint in ``out_dir`` (from scratch when there is none).
+        Only ``steps``, ``images``, ``checkpoint_every``, ``log_every``, ``keep_checkpoints`` and
+        ``prefetch`` may differ from the saved config. The result is bit-identical to an
+        uninterrupted run on the same machine.
+    progress: show a tqdm progress bar with the loss terms.
+
+    Raises
+    ------
+    ValueError: a bad config, or ``out_dir`` already holds a run and ``resume`` is false.
+    NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig or a dict, got {type(config).__name__}")
+    run_dir = Path(out_dir)
+    if resume:
+        _check_resume(config, run_dir)
+    elif (run_dir / CONFIG_FILE).exists() or ckpt.list_checkpoints(run_dir / CHECKPOINTS):
+        raise ValueError(f"{run_dir} already holds a run; pass resume=True (--resume) or choose another directory")
+    device = resolve_device(config.device)
+    dataset = build_dataset(config)
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    # the caller's global torch RNG and thread count are left as they were
+    with _threads(config.num_threads) as threads, torch.random.fork_rng(devices=cuda_devices):
+        session = _Session(config, dataset, device, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_partial(session.root)
+        start, last_good = 0, None
+        if resume:
+            if (last_good := ckpt.latest_checkpoint(session.root)) is not None:
+                start = session.restore(last_good)
+            session.log.truncate_after(start)  # records a killed attempt wrote after its checkpoint
+        ckpt.write_json(config.to_dict(), run_dir / CONFIG_FILE)
+        env = _environment(device, threads)
+        ckpt.write_json({"observation_shape": list(dataset.observation_shape), "method": config.method,
+                         "dataset": config.dataset, **env}, run_dir / RUN_FILE)
+        log = session.log
+        log.write_event({"event": "resume" if start else "start", "step": start, **env, "config": config.to_dict()})
+        bar = _progress(progress, config.steps, start)
+        log.reset_clock()
+        try:
+            for step in range(start, config.steps):
+                terms = session.step(step)
+                if not bool(torch.isfinite(terms["loss"]).all()):
+                    shown = {k: float(v) for k, v in terms.items() if isinstance(v, torch.Tensor) and v.ndim == 0}
+                    raise NonFiniteLossError(step, shown, last_good)
+                log.update(terms, session.images_per_step)
+                done = step + 1
+                if done % config.log_every == 0 or done == config.steps:
+                    record = log.flush(done)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
+                                         if isinstance(v, float) and k != "seconds"}, refresh=False)
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    last_good = session.save(done)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            session.stream.close()
+
+        session.method.eval()
+        ckpt.save_weights(session.method, run_dir / ckpt.WEIGHTS)
+        if config.images:
+            from disentkit.viz.traversal import save_run_pictures
+
+            save_run_pictures(session.method, dataset, run_dir, seed=config.seed)
+        log.write_event({"event": "end", "step": config.steps, "seconds": log.elapsed})
+    return run_dir
+
+
+def _progress(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
+    """Rebuild a trained method from ``config.json`` + ``model.safetensors`` (eval mode).
+
+    The result is a :class:`~disentkit.methods.base.Method`, usable directly as a representation
+    (``model.represent(images)``) by :func:`disentkit.metrics.evaluate`.
+    """
+    run_dir = Path(run_dir)
+    for name in (CONFIG_FILE, RUN_FILE, ckpt.WEIGHTS):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished run: {name} is missing")
+    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text()))
+    shape = tuple(json.loads((run_dir / RUN_FILE).read_text())["observation_shape"])
+    method = build_method(config, shape)
+    ckpt.load_weights(method, run_dir / ckpt.WEIGHTS)
+    return method.to(device).eval()
+
+
+def load_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}")
+    return TrainConfig.from_dict(json.loads(path.read_text()))

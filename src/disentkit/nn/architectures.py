@@ -100,10 +100,10 @@ class ConvEncoder(_Initialised):
         self.latent_dim = _check_positive_int("latent_dim", latent_dim)
         with torch.random.fork_rng(devices=[]):  # PyTorch's default init must not move the global RNG
             self.convs = nn.Sequential(
-                _conv_same(in_channels, 32, 4, 64), nn.ReLU(),
-                _conv_same(32, 32, 4, 32), nn.ReLU(),
-                _conv_same(32, 64, 2, 16), nn.ReLU(),
-                _conv_same(64, 64, 2, 8), nn.ReLU(),
+                _conv_same(in_channels, 32, 4, 64), nn.ReLU(inplace=True),
+                _conv_same(32, 32, 4, 32), nn.ReLU(inplace=True),
+                _conv_same(32, 64, 2, 16), nn.ReLU(inplace=True),
+                _conv_same(64, 64, 2, 8), nn.ReLU(inplace=True),
             )
             self.dense = nn.Linear(4 * 4 * 64, 256)
             self.mean_head = nn.Linear(256, latent_dim)
@@ -131,12 +131,12 @@ class ConvDecoder(_Initialised):
         self.out_channels = _check_positive_int("out_channels", out_channels)
         with torch.random.fork_rng(devices=[]):
             self.dense = nn.Sequential(
-                nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 1024), nn.ReLU()
+                nn.Linear(latent_dim, 256), nn.ReLU(inplace=True), nn.Linear(256, 1024), nn.ReLU(inplace=True)
             )
             self.deconvs = nn.Sequential(
-                nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(64, 64, 4, stride=2, padding=1), nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.ReLU(inplace=True),
                 nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),
             )
         self.reset_parameters(rng)
@@ -166,8 +166,8 @@ class FCEncoder(_Initialised):
         self.image_size = _check_positive_int("image_size", image_size)
         with torch.random.fork_rng(devices=[]):
             self.hidden = nn.Sequential(
-                nn.Linear(in_channels * image_size * image_size, 1200), nn.ReLU(),
-                nn.Linear(1200, 1200), nn.ReLU(),
+                nn.Linear(in_channels * image_size * image_size, 1200), nn.ReLU(inplace=True),
+                nn.Linear(1200, 1200), nn.ReLU(inplace=True),
             )
             self.mean_head = nn.Linear(1200, latent_dim)
             self.logvar_head = nn.Linear(1200, latent_dim)

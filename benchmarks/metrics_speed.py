@@ -4,28 +4,37 @@ Runs the suite mig, sap, dci, modularity_explicitness, irs, unsupervised, med on
 representation of dSprites-sized factors (3/6/40/32/32; 10,000 train, 5,000 test) with disentkit
 and with the reference (disentanglement_lib 1.5 through the gin stand-in of tests/parity, MED from
 its spec steps), prints per-metric times and the speed-up, compares the fast DCI estimator with the
-reference GBT, then times the disentkit suite on 2048-D codes.
+reference GBT, then times the disentkit suite on 2048-D codes (per metric and total; the metrics
+run one after the other on the same codes, as in ``evaluate``, so MED reuses the explicitness
+score's logistic-regression fits). ``--check-wide`` compares the wide-code shortcuts on 256-D
+codes: the torch logistic regression against scikit-learn's, and the screened, 15-bin DCI
+against the unscreened 4095-bin one.
 
-    python benchmarks/metrics_speed.py            # reference DCI on all factors (minutes)
-    python benchmarks/metrics_speed.py --quick    # reference DCI on factors 0-1, extrapolated
+    python benchmarks/metrics_speed.py               # reference DCI on all factors (minutes)
+    python benchmarks/metrics_speed.py --quick       # reference DCI on factors 0-1, extrapolated
+    python benchmarks/metrics_speed.py --skip-narrow --threads 2   # only the 2048-D suite
 
-Everything runs on one thread.
+Runs on ``--threads`` threads (default 1: BLAS, torch and numba; LightGBM always uses one).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+_THREADS = "1"
+if "--threads" in sys.argv:
+    _THREADS = sys.argv[sys.argv.index("--threads") + 1]
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = _THREADS
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import disentkit.metrics as M  # noqa: E402
 from disentkit.metrics._dci import dci_completeness, dci_disentanglement  # noqa: E402
@@ -58,6 +67,53 @@ def ours(x, y, xt, yt) -> dict[str, float]:
     for name in SUITE:
         _, times[name] = timed(getattr(M, name), x, y, codes_test=xt, factors_test=yt)
     return times
+
+
+def warm_up() -> None:
+    """Load the compiled kernels (numba caches) and lazy imports outside the timings."""
+    x, y = representation(300, 80, 5)
+    ours(x, y, x[:100], y[:100])
+
+
+def check_wide() -> None:
+    """The wide-code shortcuts against their exact versions on 256-D codes (N = 2,000 / 1,000)."""
+    import disentkit.metrics._dci as dci_module
+
+    rng = np.random.default_rng(4)
+    sizes = np.array([3, 6, 10, 8, 8])
+    mix = np.random.default_rng(8).normal(size=(sizes.size, 256))
+
+    def codes(n):
+        y = rng.integers(0, sizes, size=(n, sizes.size))
+        base = (y + rng.uniform(size=y.shape)) / sizes
+        return np.tanh(base @ mix) + 0.1 * rng.normal(size=(n, 256)), y
+
+    (x, y), (xt, yt) = codes(2000), codes(1000)
+    print("256-D codes, factors [3, 6, 10, 8, 8], 2,000 train / 1,000 test:")
+    for name, keys in (("modularity_explicitness", ("explicitness_score_train",
+                                                    "explicitness_score_test")),
+                       ("med", ("informativeness_train", "informativeness_test"))):
+        fast, t_fast = timed(getattr(M, name), x, y, codes_test=xt, factors_test=yt, solver="torch")
+        slow, t_slow = timed(getattr(M, name), x, y, codes_test=xt, factors_test=yt,
+                             solver="sklearn")
+        for key in keys:
+            print(f"  {name}.{key:26s} torch {fast[key]:.4f}  sklearn {slow[key]:.4f}  "
+                  f"diff {fast[key] - slow[key]:+.4f}")
+        print(f"  {name:50s} torch {t_fast:6.2f} s  sklearn {t_slow:6.2f} s")
+    wide = dci_module.WIDE_DIM
+    runs = {}
+    for label, wide_dim, screen in (("screen 128, 15 bins", wide, 128),
+                                    ("no screen, 15 bins", wide, None),
+                                    ("no screen, 4095 bins", 10**9, None)):
+        dci_module.WIDE_DIM = wide_dim
+        runs[label], seconds = timed(M.dci, x, y, codes_test=xt, factors_test=yt, screen=screen)
+        print(f"  dci {label:22s} " + "  ".join(f"{k[:15]} {v:.4f}" for k, v in runs[label].items())
+              + f"  {seconds:6.1f} s")
+    dci_module.WIDE_DIM = wide
+    exact = runs["no screen, 4095 bins"]
+    for label in ("screen 128, 15 bins", "no screen, 15 bins"):
+        worst = max(abs(runs[label][k] - exact[k]) for k in exact if k != "informativeness_train")
+        print(f"  dci {label}: largest |diff| of D, C, test I vs no screen, 4095 bins: {worst:.4f}")
 
 
 def reference(ref, x, y, xt, yt, dci_factors) -> tuple[dict[str, float], dict]:
@@ -116,14 +172,39 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="time the reference DCI on factors 0-1 only and extrapolate")
     parser.add_argument("--skip-wide", action="store_true", help="skip the 2048-D run")
+    parser.add_argument("--skip-narrow", action="store_true",
+                        help="skip the 10-D comparison with the reference")
+    parser.add_argument("--check-wide", action="store_true",
+                        help="compare the wide-code shortcuts with their exact versions (256-D)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for BLAS, torch and numba (LightGBM uses one)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "parity"))
     import gin_shim
 
+    warm_up()
+    print(f"threads: {args.threads}")
+    if args.check_wide:
+        check_wide()
+    if not args.skip_narrow:
+        narrow(args, gin_shim)
+    if not args.skip_wide:
+        x, y = representation(10_000, 2048, 2)
+        xt, yt = representation(5_000, 2048, 3)
+        wide = ours(x, y, xt, yt)
+        print("2048-D codes, same factors and sizes, disentkit only:")
+        for name in SUITE:
+            print(f"  {name:26s} {wide[name]:8.2f} s")
+        print(f"  {'total':26s} {sum(wide.values()):8.2f} s")
+
+
+def narrow(args, gin_shim) -> None:
+    """The 10-D suite with disentkit and the reference, and the fast-vs-reference DCI."""
     x, y = representation(10_000, 10, 0)
     xt, yt = representation(5_000, 10, 1)
-    print(f"10-D codes, factors {SIZES.tolist()}, 10,000 train / 5,000 test, 1 thread")
+    print(f"10-D codes, factors {SIZES.tolist()}, 10,000 train / 5,000 test")
     mine = ours(x, y, xt, yt)
     ref = gin_shim.import_reference_metrics()
     if ref is None:
@@ -159,14 +240,6 @@ def main() -> None:
         }
         for key, (a, b) in pairs.items():
             print(f"  {key:22s} fast {a:.4f}   reference {b:.4f}   diff {a - b:+.4f}")
-    if not args.skip_wide:
-        x, y = representation(10_000, 2048, 2)
-        xt, yt = representation(5_000, 2048, 3)
-        wide = ours(x, y, xt, yt)
-        print("2048-D codes, same factors and sizes, disentkit only:")
-        for name in SUITE:
-            print(f"  {name:26s} {wide[name]:8.2f} s")
-        print(f"  {'total':26s} {sum(wide.values()):8.2f} s")
 
 
 if __name__ == "__main__":

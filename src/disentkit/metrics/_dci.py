@@ -10,7 +10,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._common import check_inputs, make_gbt_classifier
+from disentkit.metrics._common import (
+    check_inputs,
+    check_positive_int,
+    histogram_discretize,
+    make_gbt_classifier,
+    mutual_information_matrix,
+)
+
+#: Default of ``dci(screen=...)``: the fast estimator sees at most this many codes.
+SCREEN_DEFAULT = 128
+#: The fast estimator on more than WIDE_DIM codes uses WIDE_MAX_BIN histogram bins (not 4095).
+WIDE_DIM = 64
+WIDE_MAX_BIN = 15
 
 # disentanglement_lib adds this to every importance before normalising a row or column.
 _ENTROPY_EPS = 1e-11
@@ -79,21 +91,48 @@ def gbt_importance_matrix(
     *,
     estimator: Literal["fast", "reference"] = "fast",
     seed: int = 0,
+    screen: int | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Fit one gradient-boosting classifier per factor; return ``(R, train_acc, test_acc)``.
 
     ``R[:, j]`` is the importance of each code for factor j (sums to 1); the accuracies are
     averaged over factors. See :func:`~disentkit.metrics._common.make_gbt_classifier`.
+    ``screen=k`` (with D > k): the classifiers see only the k codes :func:`screened_codes` picks;
+    the other codes get importance 0. The fast estimator on more than :data:`WIDE_DIM` codes bins
+    them into :data:`WIDE_MAX_BIN` bins instead of 4095 (LightGBM's 4-bit histograms).
     """
-    importance = np.zeros((codes.shape[1], factors.shape[1]))
+    d = codes.shape[1]
+    cols = slice(None)
+    if screen is not None and d > screen:
+        cols = screened_codes(codes, factors, screen)
+    x, xt = codes[:, cols], codes_test[:, cols]
+    params = {}
+    if estimator == "fast" and x.shape[1] > WIDE_DIM:
+        params["max_bin"] = WIDE_MAX_BIN
+    importance = np.zeros((d, factors.shape[1]))
     train_acc, test_acc = [], []
     for j in range(factors.shape[1]):
-        model = make_gbt_classifier(estimator, seed=seed)
-        model.fit(codes, factors[:, j])
-        importance[:, j] = np.abs(model.feature_importances_)
-        train_acc.append(np.mean(model.predict(codes) == factors[:, j]))
-        test_acc.append(np.mean(model.predict(codes_test) == factors_test[:, j]))
+        model = make_gbt_classifier(estimator, seed=seed, **params)
+        model.fit(x, factors[:, j])
+        importance[cols, j] = np.abs(model.feature_importances_)
+        train_acc.append(np.mean(model.predict(x) == factors[:, j]))
+        test_acc.append(np.mean(model.predict(xt) == factors_test[:, j]))
     return importance, float(np.mean(train_acc)), float(np.mean(test_acc))
+
+
+def screened_codes(
+    codes: np.ndarray, factors: np.ndarray, budget: int, num_bins: int = 20
+) -> np.ndarray:
+    """Sorted indices of at most ``budget`` codes: the best few for every factor, by mutual info.
+
+    Each factor ranks the codes by ``I(c_i; v_j)`` (MIG's estimate: ``num_bins`` equal-width bins;
+    ties to the lower index); the factors' rankings are then merged round-robin (every factor's
+    best code, then every factor's second best, ...) until ``budget`` distinct codes are chosen.
+    """
+    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    ranked = np.argsort(-mi, axis=0, kind="stable").ravel()  # rank-major: all factors' rank 0 ...
+    _, first = np.unique(ranked, return_index=True)
+    return np.sort(ranked[np.sort(first)][:budget])
 
 
 def dci(
@@ -104,6 +143,7 @@ def dci(
     factors_test: Any = None,
     estimator: Literal["fast", "reference"] = "fast",
     seed: int = 0,
+    screen: int | None = SCREEN_DEFAULT,
 ) -> dict[str, float]:
     """DCI scores of codes (N, D) against integer factors (N, F); needs a test split.
 
@@ -114,15 +154,31 @@ def dci(
 
     ``estimator="reference"`` fits sklearn's ``GradientBoostingClassifier`` with its defaults, as
     disentanglement_lib does (minutes per representation), but seeded with ``seed``.
-    ``estimator="fast"`` (default) fits LightGBM with gain importances; on synthetic
-    representations its scores are within 0.02 of the reference estimator's (see
-    ``benchmarks/metrics_speed.py``) at a small fraction of the cost. Record which one you used.
+    ``estimator="fast"`` (default) grows the same trees with LightGBM (squared-error gains on the
+    softmax gradients, sklearn's Newton leaf values, near-exact thresholds; 40 rounds at learning
+    rate 0.25, see :class:`~disentkit.metrics._common.FastGBTClassifier`). On 27 small synthetic
+    and trained-like cases (N = 1000-2000, 3-40 classes) its disentanglement, completeness and test
+    informativeness were within 0.012, 0.008 and 0.014 of the seeded reference estimator's.
+    Record which one you used.
+
+    ``screen=k`` (default :data:`SCREEN_DEFAULT`; ``None`` switches it off) applies to the fast
+    estimator on codes with more than k dimensions only: the classifiers see the k codes
+    :func:`screened_codes` picks (each factor's most informative codes by MIG's mutual information,
+    merged round-robin) and the other codes get importance 0; above :data:`WIDE_DIM` codes they
+    use :data:`WIDE_MAX_BIN` histogram bins. A multiclass GBT costs D times the number of classes
+    per round, so this is what makes 2048-D codes affordable (25 s instead of about 5 minutes for
+    dSprites-sized factors); it is an approximation: on 256-D tanh-mixed codes (N = 2000) screening
+    to 128 codes moved disentanglement by -0.03 and completeness by +0.06 (importance spread over
+    fewer codes), see ``benchmarks/metrics_speed.py --check-wide``. The setting is recorded.
     """
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="dci", require_test=True
     )
+    if screen is not None:
+        screen = check_positive_int(screen, "screen")
     importance, train_acc, test_acc = gbt_importance_matrix(
-        codes, factors, codes_test, factors_test, estimator=estimator, seed=seed
+        codes, factors, codes_test, factors_test, estimator=estimator, seed=seed,
+        screen=screen if estimator == "fast" else None,
     )
     return {
         "informativeness_train": train_acc,

@@ -17,15 +17,14 @@ from disentkit.metrics._common import (
     check_positive_int,
     factor_entropies,
     histogram_discretize,
-    make_logistic_regression,
     mutual_information_matrix,
-    quiet_fit,
 )
 from disentkit.metrics._dci import (
     dci_completeness,
     dci_disentanglement,
     dci_disentanglement_per_code,
 )
+from disentkit.metrics._logistic import LOGISTIC_SOLVERS, fit_logistic_columns
 from disentkit.metrics._modularity import standardize
 
 NORMALIZATIONS = ("factor_sum", "factor_entropy")
@@ -79,6 +78,7 @@ def med(
     topk: int = 1,
     normalization: Literal["factor_sum", "factor_entropy"] = "factor_sum",
     seed: int = 0,
+    solver: str = "auto",
 ) -> dict[str, float]:
     """MED and top-k MED of codes (N, D) against integer factors (N, F); needs a test split.
 
@@ -86,7 +86,10 @@ def med(
     2. Importance :func:`med_importance` (``P = m / m.sum(axis=0)`` by default).
     3. ``disentanglement`` / ``completeness``: DCI's formulas on P.
     4. ``informativeness_train`` / ``_test``: mean accuracy over factors of a
-       ``LogisticRegression()`` (sklearn defaults) on codes standardised with the train statistics.
+       ``LogisticRegression()`` (sklearn defaults) on codes standardised with the train statistics,
+       solved with ``solver`` (``"auto"``: scikit-learn up to 64 dimensions, the equivalent torch
+       L-BFGS above; see :func:`~disentkit.metrics._logistic.fit_logistic`). The fits are the
+       explicitness score's, and are shared with it when both run on the same codes.
     5. With ``topk = k > 0`` (the study's ``k = 1``; 0 switches it off):
        ``top{k}_disentanglement`` / ``top{k}_completeness`` on the rows :func:`topk_selection`,
        without renormalising (completeness then has log base ``|selection|``).
@@ -95,13 +98,15 @@ def med(
         codes, factors, codes_test, factors_test, metric="med", require_test=True
     )
     topk = check_positive_int(topk, "topk", minimum=0)
+    if solver not in LOGISTIC_SOLVERS:
+        raise ValueError(f"solver must be one of {LOGISTIC_SOLVERS}, got {solver!r}")
     mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
     entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
     importance = med_importance(mi, entropies, normalization)
     x_train, x_test = standardize(codes, codes_test)
     train_acc, test_acc = [], []
-    for j in range(factors.shape[1]):
-        clf = quiet_fit(make_logistic_regression(seed), x_train, factors[:, j])
+    models = fit_logistic_columns(x_train, factors, solver=solver, seed=seed)
+    for j, clf in enumerate(models):
         train_acc.append(np.mean(clf.predict(x_train) == factors[:, j]))
         test_acc.append(np.mean(clf.predict(x_test) == factors_test[:, j]))
     scores = {

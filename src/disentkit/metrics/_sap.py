@@ -24,9 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from disentkit.metrics._common import check_inputs
+from disentkit.metrics._kernels import HAVE_NUMBA, line_accuracy
 
 SOLVERS = ("fast", "reference")
-_CHUNK_ENTRIES = 4_000_000  # codes x samples handled at once by the fast solver
+_CHUNK_ENTRIES = 2_000_000  # codes x samples handled at once by the fast solver
 
 
 def top_two_gap(scores: np.ndarray) -> float:
@@ -75,8 +76,12 @@ def _segment_search(arr, lo, hi, rows, t, strict):
         hi = np.where(active & ~go_right, mid, hi)
 
 
-def _ovr_svm(x: np.ndarray, y: np.ndarray, num_classes: int, c: float, iters: int = 60):
+def _ovr_svm(x: np.ndarray, y: np.ndarray, num_classes: int, c: float, iters: int = 60,
+             order: np.ndarray | None = None):
     """Exact one-vs-rest L2-SVM (squared hinge, regularised intercept) on each row of ``x`` (c, N).
+
+    ``order``: ``np.argsort(x, axis=1, kind="stable")`` if already known (it does not depend on
+    the labels, so one sort serves every factor).
 
     Returns ``w, b`` of shape (c, P) with P = K problems (K > 2) or one problem (K = 2, positive
     class 1). Newton steps with backtracking on the exact piecewise-quadratic objective; the sums
@@ -95,9 +100,12 @@ def _ovr_svm(x: np.ndarray, y: np.ndarray, num_classes: int, c: float, iters: in
         q_weight = np.full(num_classes, c)
     p = pos_classes.size
     # all samples sorted by x, and sorted by (class, x): (m, N) each, with prefix sums (m, N+1, 3)
-    order = np.argsort(x, axis=1, kind="stable")
+    if order is None:
+        order = np.argsort(x, axis=1, kind="stable")
     xs = np.take_along_axis(x, order, axis=1)
-    cls_order = np.argsort(y[order], axis=1, kind="stable")  # stable: x stays sorted per class
+    # stable, so x stays sorted within each class; small integer keys take numpy's radix sort
+    keys = y[order].astype(np.uint8 if num_classes <= 256 else np.int64)
+    cls_order = np.argsort(keys, axis=1, kind="stable")
     xc = np.take_along_axis(xs, cls_order, axis=1)
 
     def prefix(a):
@@ -182,14 +190,21 @@ def _ovr_svm(x: np.ndarray, y: np.ndarray, num_classes: int, c: float, iters: in
     return w, b
 
 
-def _fast_accuracy(x, y, x_test, y_test, num_classes, c):
+def _fast_accuracy(x, y, x_test, y_test, num_classes, c, order=None):
     """Test accuracies (chunk of codes) of the exact OvR SVMs, codes given as (c, N) rows."""
-    w, b = _ovr_svm(x, y, num_classes, c)
+    w, b = _ovr_svm(x, y, num_classes, c, order=order)
     if num_classes == 2:
         pred = (x_test * w[:, :1] + b[:, :1] > 0).astype(np.int64)  # (c, Nt)
-    else:
-        dec = x_test[:, :, None] * w[:, None, :] + b[:, None, :]  # (c, Nt, K)
-        pred = np.argmax(dec, axis=2)
+    elif HAVE_NUMBA:
+        return line_accuracy(x_test, w, b, y_test)
+    else:  # argmax over the K decision lines, one class at a time (first maximum wins)
+        best = x_test * w[:, :1] + b[:, :1]
+        pred = np.zeros(x_test.shape, dtype=np.int64)
+        for k in range(1, num_classes):
+            dec = x_test * w[:, k : k + 1] + b[:, k : k + 1]
+            better = dec > best
+            best = np.where(better, dec, best)
+            pred[better] = k
     return (pred == y_test[None, :]).mean(axis=1)
 
 
@@ -207,25 +222,28 @@ def discrete_score_matrix(
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     d, f = codes.shape[1], factors.shape[1]
     scores = np.zeros((d, f))
-    for j in range(f):
-        classes, y = np.unique(factors[:, j], return_inverse=True)
-        if solver == "reference":
+    if solver == "reference":
+        for j in range(f):
             for i in range(d):
                 scores[i, j] = _reference_accuracy(
                     codes[:, i], factors[:, j], codes_test[:, i], factors_test[:, j], c
                 )
-            continue
+        return scores
+    labels = []
+    for j in range(f):
+        classes, y = np.unique(factors[:, j], return_inverse=True)
         # test labels unseen in training can never be predicted: map them to -1
-        pos = np.searchsorted(classes, factors_test[:, j])
-        pos = np.minimum(pos, classes.size - 1)
+        pos = np.minimum(np.searchsorted(classes, factors_test[:, j]), classes.size - 1)
         y_test = np.where(classes[pos] == factors_test[:, j], pos, -1)
-        chunk = max(1, _CHUNK_ENTRIES // (codes.shape[0] + codes_test.shape[0] * classes.size))
-        for start in range(0, d, chunk):
-            sl = slice(start, start + chunk)
-            scores[sl, j] = _fast_accuracy(
-                np.ascontiguousarray(codes[:, sl].T), y.reshape(-1),
-                np.ascontiguousarray(codes_test[:, sl].T), y_test, classes.size, c,
-            )
+        labels.append((y.reshape(-1), y_test, classes.size))
+    chunk = max(1, _CHUNK_ENTRIES // (codes.shape[0] + codes_test.shape[0]))
+    for start in range(0, d, chunk):
+        sl = slice(start, start + chunk)
+        x = np.ascontiguousarray(codes[:, sl].T)
+        x_test = np.ascontiguousarray(codes_test[:, sl].T)
+        order = np.argsort(x, axis=1, kind="stable")  # shared by all factors
+        for j, (y, y_test, k) in enumerate(labels):
+            scores[sl, j] = _fast_accuracy(x, y, x_test, y_test, k, c, order=order)
     return scores
 
 

@@ -10,6 +10,12 @@ from typing import Any
 import numpy as np
 
 from disentkit.metrics._common import check_codes, histogram_discretize
+from disentkit.metrics._kernels import (
+    HAVE_NUMBA,
+    PAIRWISE_MAX_WIDTH,
+    pairwise_joint_terms,
+    warn_no_numba,
+)
 
 
 def gaussian_total_correlation(cov: Any) -> float:
@@ -46,9 +52,11 @@ def gaussian_wasserstein_correlation(cov: Any) -> float:
 def pairwise_mutual_information(codes_discrete: np.ndarray) -> np.ndarray:
     """Symmetric (D, D) matrix of ``I(c_i; c_k)`` in nats between integer-labelled code columns.
 
-    The joint tables of column i against all later columns come from one ``np.bincount``;
-    ``I = (sum n_ab log n_ab - sum n_a log n_a - sum n_b log n_b) / N + log N``. Cost ``O(N D^2 / 2)``
-    counts. The diagonal holds the entropies.
+    ``I = (sum n_ab log n_ab - sum n_a log n_a - sum n_b log n_b) / N + log N``. Cost
+    ``O(N D^2 / 2)`` counts: with numba (and at most 32 labels per column) the compiled
+    :func:`~disentkit.metrics._kernels.pairwise_joint_terms` does them; otherwise the joint tables
+    of column i against all later columns come from one ``np.bincount``. The diagonal holds the
+    entropies.
     """
     codes = np.asarray(codes_discrete, dtype=np.int64)
     n, d = codes.shape
@@ -56,6 +64,12 @@ def pairwise_mutual_information(codes_discrete: np.ndarray) -> np.ndarray:
     width = int(codes.max()) + 1
     counts = np.bincount((codes + np.arange(d) * width).ravel(), minlength=d * width)
     marginal = _xlogx(counts.reshape(d, width)).sum(axis=1)  # (D,) sum_a n_a log n_a
+    if HAVE_NUMBA and width <= PAIRWISE_MAX_WIDTH:
+        joint = pairwise_joint_terms(codes)
+        out = np.triu((joint - marginal[:, None] - marginal[None, :]) / n + np.log(n), k=1)
+        return _finish(out, marginal, n)
+    if not HAVE_NUMBA:
+        warn_no_numba("the pairwise mutual information")
     out = np.zeros((d, d))
     offsets = np.arange(d) * width * width  # column k's block of width*width joint cells
     shifted = codes + offsets[None, :]  # (N, D)
@@ -66,7 +80,12 @@ def pairwise_mutual_information(codes_discrete: np.ndarray) -> np.ndarray:
         ).reshape(d - i - 1, -1)
         mi = (_xlogx(joint).sum(axis=1) - marginal[i] - marginal[i + 1 :]) / n + np.log(n)
         out[i, i + 1 :] = mi
-    out = out + out.T
+    return _finish(out, marginal, n)
+
+
+def _finish(upper: np.ndarray, marginal: np.ndarray, n: int) -> np.ndarray:
+    """Symmetrise an upper-triangular MI matrix, put the entropies on the diagonal, clip at 0."""
+    out = upper + upper.T
     out[np.abs(out) < 1e-12] = 0.0
     np.fill_diagonal(out, np.log(n) - marginal / n)
     return np.clip(out, 0.0, None)

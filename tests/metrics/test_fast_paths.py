@@ -235,3 +235,17 @@ def test_parallel_kernels_keep_forked_workers_working():
         child.kill()
     assert child.exitcode == 0
     assert queue.get(timeout=5) == expected
+
+
+def test_n_jobs_does_not_change_dci_or_sap():
+    from disentkit.metrics import sap
+
+    rng = np.random.default_rng(3)
+    factors = np.stack([rng.integers(0, k, 600) for k in (3, 5, 7)], axis=1)
+    codes = np.concatenate([factors + 0.3 * rng.normal(size=factors.shape), rng.normal(size=(600, 3))], axis=1)
+    split = dict(codes_test=codes[400:], factors_test=factors[400:])
+    train = (codes[:400], factors[:400])
+    assert dci(*train, **split, n_jobs=3) == dci(*train, **split)
+    assert sap(*train, **split, n_jobs=2) == sap(*train, **split)
+    with pytest.raises(ValueError, match="n_jobs"):
+        dci(*train, **split, n_jobs=0)

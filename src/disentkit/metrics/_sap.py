@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._common import check_inputs
+from disentkit.metrics._common import check_inputs, check_positive_int
 from disentkit.metrics._kernels import HAVE_NUMBA, line_accuracy
 
 SOLVERS = ("fast", "reference")
@@ -216,8 +216,13 @@ def discrete_score_matrix(
     *,
     c: float = 0.01,
     solver: Literal["fast", "reference"] = "fast",
+    n_jobs: int = 1,
 ) -> np.ndarray:
-    """``S[i, j]``: test accuracy of a balanced linear SVM predicting factor j from code i alone."""
+    """``S[i, j]``: test accuracy of a balanced linear SVM predicting factor j from code i alone.
+
+    ``n_jobs`` solves that many factors at once in threads (NumPy releases the GIL); the values do
+    not depend on it.
+    """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     d, f = codes.shape[1], factors.shape[1]
@@ -237,13 +242,28 @@ def discrete_score_matrix(
         y_test = np.where(classes[pos] == factors_test[:, j], pos, -1)
         labels.append((y.reshape(-1), y_test, classes.size))
     chunk = max(1, _CHUNK_ENTRIES // (codes.shape[0] + codes_test.shape[0]))
-    for start in range(0, d, chunk):
-        sl = slice(start, start + chunk)
-        x = np.ascontiguousarray(codes[:, sl].T)
-        x_test = np.ascontiguousarray(codes_test[:, sl].T)
-        order = np.argsort(x, axis=1, kind="stable")  # shared by all factors
-        for j, (y, y_test, k) in enumerate(labels):
-            scores[sl, j] = _fast_accuracy(x, y, x_test, y_test, k, c, order=order)
+    pool = None
+    if n_jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=min(n_jobs, f))
+    try:
+        for start in range(0, d, chunk):
+            sl = slice(start, start + chunk)
+            x = np.ascontiguousarray(codes[:, sl].T)
+            x_test = np.ascontiguousarray(codes_test[:, sl].T)
+            order = np.argsort(x, axis=1, kind="stable")  # shared by all factors
+
+            def solve(j: int, x=x, x_test=x_test, order=order) -> np.ndarray:
+                y, y_test, k = labels[j]
+                return _fast_accuracy(x, y, x_test, y_test, k, c, order=order)
+
+            columns = pool.map(solve, range(f)) if pool is not None else map(solve, range(f))
+            for j, column in enumerate(columns):
+                scores[sl, j] = column
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return scores
 
 
@@ -256,13 +276,14 @@ def sap(
     continuous_factors: bool = False,
     C: float = 0.01,
     solver: Literal["fast", "reference"] = "fast",
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """SAP score of codes (N, D) against integer factors (N, F): ``{"SAP_score": ...}``.
 
     ``SAP = mean_j (S_(1)j - S_(2)j)``, the gap between the two most predictive codes of each
     factor. Discrete mode (default, needs a test split): ``S[i, j]`` is the test accuracy of a
     linear SVM (``C``, balanced classes) fitted on code i alone (:func:`discrete_score_matrix`;
-    ``solver`` as in the module docstring). ``continuous_factors=True``: ``S`` is the squared
+    ``solver`` as in the module docstring; ``n_jobs`` factors at once). ``continuous_factors=True``: ``S`` is the squared
     correlation on the train split (:func:`continuous_score_matrix`); no test split is needed.
     """
     codes, factors, codes_test, factors_test = check_inputs(
@@ -274,5 +295,7 @@ def sap(
     if continuous_factors:
         scores = continuous_score_matrix(codes, factors.astype(np.float64))
     else:
-        scores = discrete_score_matrix(codes, factors, codes_test, factors_test, c=C, solver=solver)
+        n_jobs = check_positive_int(n_jobs, "n_jobs")
+        scores = discrete_score_matrix(codes, factors, codes_test, factors_test, c=C, solver=solver,
+                                       n_jobs=n_jobs)
     return {"SAP_score": top_two_gap(scores)}

@@ -13,6 +13,7 @@ Reference: disentanglement_lib ``evaluation/metrics/utils.py`` (``_histogram_dis
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Literal
 
@@ -582,8 +583,16 @@ def make_logistic_regression(seed: int = 0, *, cv_folds: int | None = None, **pa
     if cv_folds is None:
         return LogisticRegression(random_state=int(seed), **params)
     cv_folds = check_positive_int(cv_folds, "cv_folds", minimum=2)
+    # pin what the reference relied on: accuracy picks C (scikit-learn 1.11 changes the default
+    # scoring to the log-loss); newer versions' transition options are set to their future values
+    accepted = inspect.signature(LogisticRegressionCV).parameters
+    pinned: dict[str, Any] = {"scoring": "accuracy"}
+    if "use_legacy_attributes" in accepted:
+        pinned["use_legacy_attributes"] = False
+    if "l1_ratios" in accepted:
+        pinned["l1_ratios"] = (0.0,)
     return LogisticRegressionCV(
-        Cs=10, cv=KFold(n_splits=cv_folds), random_state=int(seed), **params
+        Cs=10, cv=KFold(n_splits=cv_folds), random_state=int(seed), **{**pinned, **params}
     )
 
 

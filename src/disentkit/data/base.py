@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.data.factors import FactorSpace, _check_count
+from disentkit.data.factors import FactorSpace
 
 
 class GroundTruthData(ABC):
@@ -180,8 +180,3 @@ class DummyData(GroundTruthData):
     def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         assert rng is not None
         return rng.random((factors.shape[0], *self._shape), dtype=np.float32)
-
-
-def check_count(n: int) -> int:
-    """Validate a sample count (a non-negative int)."""
-    return _check_count(n)

@@ -52,14 +52,7 @@ def zipit(*parts: Sequence[Point]) -> list[Point]:
     lengths = {len(p) for p in parts}
     if len(lengths) > 1:
         raise ValueError(f"zip needs parts of equal length, got lengths {[len(p) for p in parts]}")
-    return product_rows(zip(*parts))
-
-
-def product_rows(rows: Iterable[Sequence[Point]]) -> list[Point]:
-    out = []
-    for row in rows:
-        out.extend(product(*[[p] for p in row]))
-    return out
+    return [product(*[[p] for p in row])[0] for row in zip(*parts)]
 
 
 def chain(*parts: Sequence[Point]) -> list[Point]:

@@ -111,3 +111,13 @@ def test_evaluate_with_the_real_metrics(tiny_registry, tmp_path):
     mig = json.loads((run / "metrics.json").read_text())["mig"]
     assert 0.0 <= mig["values"]["discrete_mig"] <= 1.0
     assert mig["settings"]["num_train"] == 2000 and mig["settings"]["codes"] == "mean"
+
+
+def test_unknown_dataset_parameter_is_rejected_before_training():
+    import pytest as _pytest
+
+    from disentkit.train import TrainConfig
+
+    with _pytest.raises(ValueError, match="unknown parameter\\(s\\) \\['spacing'\\].*grid_spacing"):
+        TrainConfig(method="beta_vae", dataset="xysquares", steps=1, dataset_params={"spacing": 2})
+    TrainConfig(method="beta_vae", dataset="xysquares", steps=1, dataset_params={"grid_spacing": 4})

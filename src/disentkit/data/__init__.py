@@ -15,7 +15,7 @@ from typing import Any
 
 from disentkit.data.base import DummyData, FactorSubset, GroundTruthData
 from disentkit.data.factors import FactorSpace
-from disentkit.data.registry import DatasetEntry, entry, get, names, register
+from disentkit.data.registry import DatasetEntry, check_params, entry, get, names, register
 from disentkit.data.samplers import CorrelatedSampler, UniformSampler, WeakPairSampler, named_correlations
 
 _LAZY = {
@@ -34,6 +34,7 @@ __all__ = [
     "GroundTruthData",
     "UniformSampler",
     "WeakPairSampler",
+    "check_params",
     "entry",
     "get",
     "named_correlations",

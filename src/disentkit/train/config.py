@@ -131,6 +131,9 @@ class TrainConfig:
         datasets = _dataset_registry()
         if self.dataset not in datasets.names():
             raise ValueError(f"unknown dataset {self.dataset!r}; valid datasets: {', '.join(datasets.names())}")
+        check_params = getattr(datasets, "check_params", None)
+        if check_params is not None:  # parameter names, without building the dataset
+            check_params(self.dataset, self.dataset_params)
 
     # -- conversion -----------------------------------------------------------------------------
     @classmethod

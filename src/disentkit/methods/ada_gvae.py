@@ -101,17 +101,8 @@ class AdaGVAE(GaussianVAE):
         # mean over the 2B images = ½ (recon1 + recon2) and ½ (KL1 + KL2) of the two batch means
         recon = self.reconstruction_loss(self.decode(z), torch.cat([x1, x2]))
         kl_per_dim = gaussian_kl(mu_t, lv_t).mean(0)
-        kl = kl_per_dim.sum()
-        reg = self.config.beta * kl
-        terms = {"reconstruction": recon, "kl": kl, "regularizer": reg,
-                 "shared_dims": shared.sum(1).float().mean()}
-        loss = recon + reg
-        if self.config.hfs_gamma > 0:
-            terms["hfs"] = self.hfs(mu)
-            loss = loss + self.config.hfs_gamma * terms["hfs"]
-        terms["loss"] = loss
-        terms["kl_per_dim"] = kl_per_dim
-        return terms
+        reg = self.config.beta * kl_per_dim.sum()
+        return self.total_terms(recon, kl_per_dim, reg, mu, {"shared_dims": shared.sum(1).float().mean()})
 
 
 class AdaMLVAE(AdaGVAE):

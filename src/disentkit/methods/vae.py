@@ -196,7 +196,12 @@ class GaussianVAE(Method):
         kl_per_dim = gaussian_kl(mu, logvar).mean(0)
         kl = kl_per_dim.sum()
         reg, extra = self.regularizer(mu, logvar, z, kl, step)
-        terms = {"reconstruction": recon, "kl": kl, "regularizer": reg, **extra}
+        return self.total_terms(recon, kl_per_dim, reg, mu, extra)
+
+    def total_terms(self, recon: torch.Tensor, kl_per_dim: torch.Tensor, reg: torch.Tensor, mu: torch.Tensor,
+                    extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The terms dict: ``loss = recon + reg (+ hfs_gamma * HFS(mu))``, plus ``kl`` and ``kl_per_dim``."""
+        terms = {"reconstruction": recon, "kl": kl_per_dim.sum(), "regularizer": reg, **extra}
         loss = recon + reg
         if self.config.hfs_gamma > 0:
             terms["hfs"] = self.hfs(mu)

@@ -52,12 +52,11 @@ def take(stream, n):
 
 def assert_same_batches(xs, ys):
     assert len(xs) == len(ys)
-    for (x, f), (y, g) in zip(xs, ys):
-        if isinstance(x, tuple):
-            for a, b in zip(x + f, y + g):
-                assert torch.equal(a, b)
-        else:
-            assert torch.equal(x, y) and torch.equal(f, g)
+    for x, y in zip(xs, ys):
+        assert x.kind == y.kind and sorted(x.extras) == sorted(y.extras)
+        for a, b in zip(x.views + x.factors + tuple(x.extras.values()),
+                        y.views + y.factors + tuple(y.extras.values())):
+            assert torch.equal(a, b)
 
 
 # -- streams ------------------------------------------------------------------------------------
@@ -65,7 +64,10 @@ def assert_same_batches(xs, ys):
 def test_stream_batches_shapes_and_content():
     data = TinyBinary()
     stream = BatchStream(data, batch_size=6, seed=0)
-    images, factors = next(stream)
+    batch = next(stream)
+    images, factors = batch.images, batch.factors[0]
+    assert batch.kind == "images" and len(batch.views) == 1
+    assert torch.equal(batch.extras["index"], factors @ torch.tensor(data.factor_space.strides))
     assert images.dtype == torch.float32 and images.shape == (6, 1, 8, 10)
     assert factors.dtype == torch.int64 and factors.shape == (6, 3)
     np.testing.assert_array_equal(images.numpy(), data.observations(factors.numpy()))
@@ -81,7 +83,7 @@ def test_stream_determinism_with_a_stochastic_dataset():
     b = take(BatchStream(data, 5, seed=3), 4)
     assert_same_batches(a, b)
     c = next(BatchStream(data, 5, seed=4))
-    assert not torch.equal(a[0][0], c[0])
+    assert not torch.equal(a[0].images, c.images)
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
@@ -111,11 +113,13 @@ def test_stream_with_correlated_sampler_and_pairs():
     sampler = CorrelatedSampler(data, pairs=[("b", "c", 0.2)])
     batches = take(BatchStream(data, 8, seed=1, sampler=sampler), 2)
     gen = np.random.default_rng(1)
-    for _, factors in batches:
-        np.testing.assert_array_equal(factors.numpy(), sampler.sample(8, gen))
+    for batch in batches:
+        np.testing.assert_array_equal(batch.factors[0].numpy(), sampler.sample(8, gen))
     pairs = WeakPairSampler(data, k=2)
     stream = BatchStream(data, 8, seed=2, pairs=pairs)
-    (x1, x2), (f1, f2) = next(stream)
+    batch = next(stream)
+    (x1, x2), (f1, f2) = batch.views, batch.factors
+    assert batch.kind == "pairs" and torch.equal(batch.extras["changed"], f1 != f2)
     assert x1.shape == x2.shape == (8, 1, 8, 10) and f1.shape == f2.shape == (8, 3)
     assert ((f1 != f2).sum(dim=1) == 2).all()
     np.testing.assert_array_equal(x2.numpy(), data.observations(f2.numpy()))
@@ -145,7 +149,7 @@ def test_stream_bad_arguments():
         BatchStream(data, 0, seed=0)
     with pytest.raises(ValueError, match="non-negative"):
         BatchStream(data, 4, seed=-1)
-    with pytest.raises(ValueError, match="either sampler= or pairs="):
+    with pytest.raises(ValueError, match="one of sampler=, pairs= or batches="):
         BatchStream(data, 4, 0, sampler=CorrelatedSampler(data), pairs=WeakPairSampler(data))
     with pytest.raises(ValueError, match="differ from the dataset"):
         BatchStream(data, 4, 0, sampler=CorrelatedSampler(FactorSpace(("a",), (3,))))

@@ -7,6 +7,7 @@ import torch
 
 from disentkit import methods
 from disentkit.methods.annealed_vae import annealed_capacity
+from disentkit.data.batch import Batch
 from disentkit.methods.base import Method
 
 SHAPE = (1, 64, 64)
@@ -35,9 +36,9 @@ PARAMS = {
 
 def make_batch(method: Method, seed: int = 0, size: int = 4):
     gen = torch.Generator().manual_seed(seed)
-    if method.input_kind == "pairs":
-        return torch.rand(size, *SHAPE, generator=gen), torch.rand(size, *SHAPE, generator=gen)
-    return torch.rand(size, *SHAPE, generator=gen)
+    views = tuple(torch.rand(size, *SHAPE, generator=gen) for _ in range(method.num_views))
+    factors = torch.zeros(size, 2, dtype=torch.int64)
+    return Batch(method.batch_kind, views, (factors,) * len(views))
 
 
 def build(name: str, seed: int = 0, **extra) -> Method:
@@ -45,7 +46,7 @@ def build(name: str, seed: int = 0, **extra) -> Method:
 
 
 def run_steps(method: Method, steps: int, start: int = 0, opts=None):
-    opts = method.configure_optimizers() if opts is None else opts
+    opts = method.configure_optimizers(100) if opts is None else opts
     return [method.train_step(make_batch(method, s), s, opts) for s in range(start, start + steps)], opts
 
 
@@ -62,7 +63,7 @@ def test_train_step_terms_and_parameter_update(name):
     method = build(name)
     assert method.latent_dim == 10
     before = {k: v.clone() for k, v in method.state_dict().items() if k != "_extra_state"}
-    opts = method.configure_optimizers()
+    opts = method.configure_optimizers(100)
     terms = method.train_step(make_batch(method), 0, opts)
     expected = {"loss", "reconstruction", "kl", "regularizer", "kl_per_dim"} | EXTRA_TERMS[name]
     assert set(terms) == expected
@@ -77,7 +78,7 @@ def test_train_step_terms_and_parameter_update(name):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == set(before), f"unchanged: {sorted(set(before) - changed)}"
     x = make_batch(method)
-    x = x[0] if isinstance(x, tuple) else x
+    x = x.images
     assert method.represent(x).shape == (4, 10)
     recon = method.reconstruct(x)
     assert recon.shape == x.shape and recon.min() >= 0 and recon.max() <= 1
@@ -103,7 +104,7 @@ def test_resume_from_state_dict_is_exact(name):
     opt_states = {k: o.state_dict() for k, o in opts.items()}
     resumed = build(name, seed=99)  # a different seed: everything must come from the state
     resumed.load_state_dict(state, strict=True)
-    new_opts = resumed.configure_optimizers()
+    new_opts = resumed.configure_optimizers(100)
     for key, opt in new_opts.items():
         opt.load_state_dict(opt_states[key])
     last, _ = run_steps(resumed, 1, start=2, opts=new_opts)
@@ -130,7 +131,7 @@ def test_seed_none_uses_the_global_rng():
 def test_factor_vae_updates_are_separated():
     """The VAE optimiser sees d(vae loss)/d(VAE params), the discriminator's d(D loss)/d(D params)."""
     ref = build("factor_vae", seed=2)
-    terms = ref.compute_losses(make_batch(ref), 0)
+    terms = ref(make_batch(ref), 0)
     vae_params, disc_params = ref.vae_parameters(), list(ref.discriminator.parameters())
     g_vae = torch.autograd.grad(terms["loss"], vae_params, retain_graph=True)
     g_disc = torch.autograd.grad(terms["discriminator_loss"], disc_params)
@@ -140,7 +141,7 @@ def test_factor_vae_updates_are_separated():
         assert torch.allclose(p.grad, g, atol=1e-6)
     for p, g in zip(method.discriminator.parameters(), g_disc):
         assert torch.allclose(p.grad, g, atol=1e-7)
-    opts = method.configure_optimizers()
+    opts = method.configure_optimizers(100)
     assert opts["discriminator"].defaults["betas"] == (0.5, 0.9)
     assert opts["vae"].defaults["betas"] == (0.9, 0.999)
     assert opts["vae"].defaults["lr"] == opts["discriminator"].defaults["lr"] == 1e-4
@@ -151,7 +152,7 @@ def test_factor_vae_two_batch():
     terms, _ = run_steps(method, 1)
     assert torch.isfinite(terms[0]["discriminator_loss"])
     with pytest.raises(ValueError, match="even batch"):
-        method.train_step(torch.rand(5, *SHAPE), 1, method.configure_optimizers())
+        method.train_step(torch.rand(5, *SHAPE), 1, method.configure_optimizers(100))
 
 
 def test_annealed_capacity_reported():
@@ -186,9 +187,9 @@ def test_hfs_term_composes():
 
 def test_fc_architecture():
     method = build("beta_vae", architecture="fc")
-    terms = method.compute_losses(make_batch(method), 0)
+    terms = method(make_batch(method), 0)
     assert torch.isfinite(terms["loss"]) and terms["loss"].requires_grad
-    assert method.represent(make_batch(method)).shape == (4, 10)
+    assert method.represent(make_batch(method).images).shape == (4, 10)
 
 
 @pytest.mark.parametrize("name", ["beta_tc_vae", "factor_vae", "ada_ml_vae"])
@@ -199,11 +200,45 @@ def test_bf16_autocast_step(name):
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in terms[0].values())
 
 
-def test_pairs_method_rejects_single_batch():
-    method = build("ada_gvae")
-    with pytest.raises(ValueError, match=r"pass \(x1, x2\)"):
-        method.train_step(torch.rand(4, *SHAPE), 0, method.configure_optimizers())
-    assert method.input_kind == "pairs"
+def test_method_rejects_the_wrong_batch():
+    pairs = build("ada_gvae")
+    assert (pairs.batch_kind, pairs.num_views, pairs.default_sampler) == ("pairs", 2, "weak_pairs")
+    with pytest.raises(ValueError, match="trains on 'pairs' batches with 2 view.*use the sampler 'weak_pairs'"):
+        pairs.train_step(torch.rand(4, *SHAPE), 0, pairs.configure_optimizers(100))
+    single = build("beta_vae")
+    with pytest.raises(ValueError, match="trains on 'images' batches with 1 view.*got 'pairs' batch"):
+        single(make_batch(pairs), 0)
+    with pytest.raises(ValueError, match="expects images"):
+        single(torch.rand(4, 3, 64, 64), 0)
+
+
+def test_beta_tc_vae_without_dataset_size_says_how_to_set_it():
+    method = methods.get("beta_tc_vae", SHAPE, seed=0, beta=6.0)
+    assert method.config.dataset_size is None
+    with pytest.raises(ValueError, match="dataset_size"):
+        method(make_batch(method), 0)
+    filled = type(method).fill_from_dataset(method.config, range(4321))
+    assert filled.dataset_size == 4321 and method.config.dataset_size is None
+
+
+def test_capabilities_and_register():
+    from disentkit.methods.base import Capabilities
+
+    rows = {row["name"]: row for row in methods.describe()}
+    assert rows["beta_vae"]["decoder"] and rows["beta_vae"]["gaussian_posterior"]
+    assert rows["ada_gvae"]["batch_kind"] == "pairs"
+    cls = methods.method_class("beta_vae")
+    assert cls.capabilities == Capabilities(decoder=True, gaussian_posterior=True)
+    methods.register("my_beta_vae", cls)
+    try:
+        assert methods.method_class("my_beta_vae") is cls and "my_beta_vae" in methods.names()
+    finally:
+        methods._REGISTRY.pop("my_beta_vae")
+        methods._CLASSES.pop("my_beta_vae")
+    with pytest.raises(ValueError, match="Method subclass"):
+        methods.register("bad", int)
+    with pytest.raises(ValueError, match="module:Class"):
+        methods.register("bad", "no_colon")
 
 
 def test_config_validation(monkeypatch):
@@ -239,7 +274,7 @@ def test_config_defaults():
     assert methods.config_for("dip_vae_ii", {}).lambda_d_factor == 1.0
     assert methods.config_for("factor_vae", {}).gamma == 10.0
     tc = methods.config_for("beta_tc_vae", {})
-    assert (tc.estimator, tc.dataset_size) == ("mss", 737_280)
+    assert (tc.estimator, tc.dataset_size) == ("mss", None)  # filled from the training set by the trainer
     base = methods.config_for("beta_vae", {"beta": 4})
     assert (base.lr, base.adam_beta1, base.adam_beta2, base.adam_eps, base.latent_dim) == (
         1e-4, 0.9, 0.999, 1e-8, 10)

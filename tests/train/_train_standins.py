@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.methods.base import Method
+from disentkit.methods.base import Capabilities, Method
 
 TINY = "tiny_vae"
 
@@ -30,10 +30,10 @@ class TinyVAE(Method):
 
     name = TINY
     config_class = TinyConfig
+    capabilities = Capabilities(decoder=True, gaussian_posterior=True)
 
     def __init__(self, observation_shape: tuple[int, int, int], **params: object) -> None:
-        super().__init__()
-        self.config = TinyConfig(**params)
+        super().__init__(observation_shape, TinyConfig(**params), seed=0)
         self.shape = tuple(observation_shape)
         n, d = self.shape[0] * self.shape[1] * self.shape[2], self.config.latent_dim
         self.latent_dim = d
@@ -51,10 +51,15 @@ class TinyVAE(Method):
     def represent(self, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)[0]
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    @property
+    def code_size(self) -> int:
+        return self.latent_dim
+
+    def configure_optimizers(self, total_steps: int) -> dict[str, torch.optim.Optimizer]:
         return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
 
-    def train_step(self, batch, step, optimizers):
+    def forward(self, batch, step):
+        batch = self.check_batch(batch).images
         mu, logvar = self.encode(batch)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         recon = F.binary_cross_entropy_with_logits(self.decode(z), batch, reduction="sum") / batch.shape[0]
@@ -62,12 +67,7 @@ class TinyVAE(Method):
         loss = recon + kl_per_dim.sum()
         if step == self.config.nan_at:
             loss = loss * float("nan")
-        opt = optimizers["vae"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach(), "reconstruction": recon.detach(), "kl": kl_per_dim.sum().detach(),
-                "kl_per_dim": kl_per_dim.detach()}
+        return {"loss": loss, "reconstruction": recon, "kl": kl_per_dim.sum(), "kl_per_dim": kl_per_dim}
 
 
 def registry_with_tiny(real: types.ModuleType) -> types.SimpleNamespace:
@@ -90,7 +90,10 @@ def registry_with_tiny(real: types.ModuleType) -> types.SimpleNamespace:
             raise ValueError(f"unknown parameter(s) {unknown} for method {TINY!r}; valid parameters: {valid}")
         return TinyConfig(**params)
 
-    return types.SimpleNamespace(names=names, get=get, config_for=config_for)
+    def method_class(name: str):
+        return TinyVAE if name == TINY else real.method_class(name)
+
+    return types.SimpleNamespace(names=names, get=get, config_for=config_for, method_class=method_class)
 
 
 TINY_DATA = {"dataset": "dummy", "dataset_params": {"num_factors": 3, "size": 4, "image_size": 8}}

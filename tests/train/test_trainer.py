@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from _train_standins import TINY, TINY_DATA, TinyVAE
 from disentkit.train import NonFiniteLossError, TrainConfig, load_run, train
 from disentkit.train import checkpoint as ckpt
+from disentkit.train import trainer
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -77,7 +78,7 @@ def test_checkpoints_every_k_steps_and_loadable_without_code(tiny_registry, tmp_
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
     folder = found[-1][1]
     state = torch.load(folder / "state.pt", weights_only=True)
-    assert set(state) == {"optimizers", "rng", "log"} and set(state["optimizers"]) == {"vae"}
+    assert set(state) == {"optimizers", "schedulers", "rng", "log"} and set(state["optimizers"]) == {"vae"}
     assert json.loads((folder / "state.json").read_text())["step"] == 25
     assert (folder / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
     # keep_checkpoints=1 (the default) keeps only the newest
@@ -230,7 +231,6 @@ def test_set_values_parses_yaml_scalars(tiny_registry):
 @pytest.mark.parametrize("method", __import__("disentkit.methods", fromlist=["names"]).names())
 def test_every_method_trains_and_resumes_exactly(method, tmp_path, monkeypatch):
     """Each registered method (pairs, a discriminator and its optimiser included) resumes bit-identically."""
-    from disentkit.train import trainer
 
     cfg = TrainConfig(method=method, dataset="dsprites", steps=4, batch_size=4, checkpoint_every=2, log_every=2,
                       num_threads=1, images=False, method_params={"lr": 1e-3})
@@ -263,18 +263,45 @@ def test_every_method_trains_and_resumes_exactly(method, tmp_path, monkeypatch):
     assert first["images_per_s"] > 0 and len(first["kl_per_dim"]) == 10
 
 
-def test_pair_params_reach_the_pair_sampler_and_are_refused_for_single_methods(tmp_path):
-    cfg = TrainConfig(method="ada_gvae", dataset="dsprites", steps=1, batch_size=2, num_threads=1, images=False,
-                      pair_params={"k": 9})
+def test_samplers_are_named_in_the_config_and_checked_against_the_method(tmp_path):
+    cfg = TrainConfig(method="ada_gvae", dataset="dsprites", steps=1, batch_size=2, num_threads=1, images=False)
+    assert cfg.resolved_sampler() == "weak_pairs"
     with pytest.raises(ValueError, match=r"k must be -1 \(random\) or in \[1, 5\]"):
-        train(cfg, tmp_path / "a", progress=False)
-    with pytest.raises(ValueError, match=r"unknown pair_params \['kk'\]; valid keys: k, allow_same_value"):
-        train(cfg.replace(pair_params={"kk": 1}), tmp_path / "a", progress=False)
-    cfg = TrainConfig(method="beta_vae", dataset="dsprites", steps=1, batch_size=2, images=False,
-                      pair_params={"k": 1})
-    with pytest.raises(ValueError, match="pair_params is for methods trained on pairs"):
-        train(cfg, tmp_path / "b", progress=False)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+        train(cfg.replace(sampler_params={"k": 9}), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match=r"unknown sampler 'weak_pairs' parameter\(s\) \['kk'\]; valid: k, allow_same_value"):
+        cfg.replace(sampler_params={"kk": 1})
+    with pytest.raises(ValueError, match="trains on 'pairs' batches; sampler 'uniform' makes 'images' batches; "
+                                         "valid samplers for it: weak_pairs"):
+        cfg.replace(sampler="uniform")
+    with pytest.raises(ValueError, match="unknown sampler 'pairz'; valid samplers: uniform, correlated, weak_pairs, views"):
+        cfg.replace(sampler="pairz")
+    single = TrainConfig(method="beta_vae", dataset="dsprites", steps=1, batch_size=2, images=False)
+    with pytest.raises(ValueError, match="valid samplers for it: uniform, correlated"):
+        single.replace(sampler="weak_pairs")
+    with pytest.raises(ValueError, match="unknown correlation setting 'dsprites_single_9_01'"):
+        single.replace(sampler="correlated", sampler_params={"setting": "dsprites_single_9_01"})
+    assert not (tmp_path / "a").exists()
+
+
+def test_correlated_sampler_and_cache_from_a_config(tmp_path, monkeypatch):
+    """A run on correlated factors draws exactly the correlated sampler's factors; ``cache`` reads the
+    on-disk grid and gives the same batches as rendering."""
+    from disentkit.data.samplers import CorrelatedSampler
+
+    monkeypatch.setenv("DISENTKIT_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig(method="beta_vae", dataset="dsprites", steps=1, batch_size=16, seed=3, images=False,
+                      sampler="correlated", sampler_params={"setting": "dsprites_single_1_01"})
+    dataset = trainer.build_dataset(cfg)
+    method = trainer.build_method(cfg, dataset.observation_shape)
+    stream = trainer.build_stream(cfg, dataset, method, 11, torch.device("cpu"))
+    expected = CorrelatedSampler.from_setting(dataset, "dsprites_single_1_01").sample(16, np.random.default_rng(11))
+    batch = next(stream)
+    np.testing.assert_array_equal(batch.factors[0].numpy(), expected)
+    cached = cfg.replace(cache=True)
+    cached_data = trainer.build_dataset(cached)
+    assert type(cached_data).__name__ == "CachedData"
+    again = next(trainer.build_stream(cached, cached_data, method, 11, torch.device("cpu")))
+    assert torch.equal(again.images, batch.images)
 
 
 def test_traversal_rows_sweep_one_latent_each():

@@ -69,6 +69,9 @@ for _entry in (
     DatasetEntry("cars3d", "Cars3D renderings (Reed et al. 2015); file only",
                  loader=f"{_M}.loaders:cars3d",
                  factors="elevation=4 azimuth=24 object_type=183"),
+    DatasetEntry("celeba", "CelebA aligned faces (Liu et al. 2015), a labelled image set (not a full grid); file only",
+                 loader=f"{_M}.files.celeba:CelebA",
+                 factors="5_o_Clock_Shadow=2 .. Young=2 (40 binary attributes; observed combinations only)"),
     DatasetEntry("dummy", "uniform noise images, 10 factors of 5 values (for tests)",
                  f"{_M}.base:DummyData"),
 ):

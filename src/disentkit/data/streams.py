@@ -2,12 +2,14 @@
 
 Training is i.i.d. sampling with replacement, with no epochs (disentanglement_lib's
 ``tf_data_set_from_ground_truth_data``), but a whole batch is drawn and rendered at once. Each
-stream owns one numpy ``Generator`` seeded by ``seed``; a batch draws its factors from the sampler
-and then renders them with the same generator, so the stream is a pure function of the seed.
+stream owns one numpy ``Generator`` seeded by ``seed``; a batch sampler
+(:mod:`disentkit.data.batch`) draws the factors, renders them and augments them with that one
+generator, so the stream is a pure function of the seed.
 
 >>> import disentkit.data as dd
 >>> stream = BatchStream(dd.get("dsprites"), batch_size=64, seed=0)
->>> images, factors = next(stream)            # float32 (64, 1, 64, 64), int64 (64, 5)
+>>> batch = next(stream)                      # a Batch of torch tensors
+>>> batch.images.shape, batch.factors[0].shape   # float32 (64, 1, 64, 64), int64 (64, 5)
 >>> state = stream.state_dict()               # store it with the checkpoint ...
 >>> stream.load_state_dict(state)             # ... and continue exactly where it stopped
 """
@@ -24,7 +26,8 @@ import numpy as np
 import torch
 
 from disentkit.data.base import GroundTruthData
-from disentkit.data.samplers import FactorSampler, UniformSampler, WeakPairSampler, as_factor_space
+from disentkit.data.batch import Batch, BatchSampler, ImageBatches, PairBatches
+from disentkit.data.samplers import FactorSampler, WeakPairSampler
 
 __all__ = ["BatchStream", "StreamDataset"]
 
@@ -34,16 +37,18 @@ _STOP = object()
 class BatchStream:
     """An infinite iterator of training batches as torch tensors.
 
-    Yields ``(images, factors)``: float32 (B, C, H, W) and int64 (B, F) tensors on ``device``;
-    with ``pairs`` (a :class:`~disentkit.data.samplers.WeakPairSampler`), ``((x1, x2), (f1, f2))``.
+    Yields :class:`~disentkit.data.batch.Batch` objects whose arrays are torch tensors on ``device``
+    (images float32 (B, C, H, W), factors int64 (B, F)).
 
     Parameters
     ----------
     dataset: the ground-truth dataset (its ``observations`` renders a whole batch).
-    batch_size: images per batch (``>= 1``).
+    batch_size: items per batch (``>= 1``; per view).
     seed: the seed of the stream's generator (a non-negative int).
-    sampler: the factor sampler (default uniform, ``UniformSampler(dataset)``).
-    pairs: a weak-pair sampler; the stream then yields pairs (not combined with ``sampler``).
+    sampler: the factor sampler of single-image batches (default uniform).
+    pairs: a weak-pair sampler: the stream yields pair batches (not combined with ``sampler``).
+    batches: any batch sampler (:class:`~disentkit.data.batch.BatchSampler`, e.g. augmented
+        views); not combined with ``sampler`` or ``pairs``.
     device: where the tensors go.
     cache: ``True`` or a folder: read images from the on-disk grid cache
         (:class:`~disentkit.data.cache.CachedData`, built on first use); deterministic datasets only.
@@ -62,6 +67,7 @@ class BatchStream:
         seed: int,
         sampler: FactorSampler | None = None,
         pairs: WeakPairSampler | None = None,
+        batches: BatchSampler | None = None,
         device: str | torch.device = "cpu",
         cache: bool | str | os.PathLike | None = None,
         prefetch: int = 0,
@@ -74,28 +80,25 @@ class BatchStream:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
             raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
-        if sampler is not None and pairs is not None:
-            raise ValueError("give either sampler= or pairs= (a WeakPairSampler has its own base sampler)")
-        if pairs is not None and not isinstance(pairs, WeakPairSampler):
-            raise ValueError(f"pairs must be a WeakPairSampler, got {type(pairs).__name__}")
-        chosen = pairs if pairs is not None else sampler
-        if chosen is not None:
-            if not hasattr(chosen, "sample"):
-                raise ValueError(f"sampler must have a sample(n, rng) method, got {type(chosen).__name__}")
-            if as_factor_space(chosen) != dataset.factor_space:
-                raise ValueError(
-                    f"the sampler's factors ({as_factor_space(chosen).describe()}) differ from the "
-                    f"dataset's ({dataset.factor_space.describe()})"
-                )
+        if sum(x is not None for x in (sampler, pairs, batches)) > 1:
+            raise ValueError("give one of sampler=, pairs= or batches= (a pair or view sampler has its own factor sampler)")
+        if cache and batches is not None:
+            raise ValueError("cache= applies to sampler= or pairs=; build the batch sampler on a CachedData instead")
         if cache:
             from disentkit.data.cache import CachedData
 
             dataset = CachedData(dataset, folder=None if cache is True else cache)
+        if batches is None:
+            batches = PairBatches(dataset, pairs) if pairs is not None else ImageBatches(dataset, sampler)
+        elif not isinstance(batches, BatchSampler):
+            raise ValueError(f"batches must be a batch sampler with draw(n, rng), got {type(batches).__name__}")
+        elif batches.factor_space != dataset.factor_space:
+            raise ValueError(f"the batch sampler's factors ({batches.factor_space.describe()}) differ from the "
+                             f"dataset's ({dataset.factor_space.describe()})")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.pairs = pairs
-        self.sampler = sampler if sampler is not None else (None if pairs is not None else UniformSampler(dataset))
+        self.batches = batches
         self.device = torch.device(device)
         self.prefetch = int(prefetch)
         self._gen = np.random.default_rng(self.seed)
@@ -106,24 +109,9 @@ class BatchStream:
         self._stop = threading.Event()
 
     # -- drawing ------------------------------------------------------------------------------
-    def _draw(self) -> tuple[Any, Any]:
-        """Draw and render one batch as numpy arrays (advances the generator)."""
-        gen, b = self._gen, self.batch_size
-        if self.pairs is not None:
-            f1, f2, _ = self.pairs.sample(b, gen)
-            x = self.dataset.observations(np.concatenate([f1, f2]), gen)
-            return (x[:b], x[b:]), (f1, f2)
-        factors = self.sampler.sample(b, gen)
-        return self.dataset.observations(factors, gen), factors
-
-    def _to_torch(self, arrays: tuple[Any, Any]) -> tuple[Any, Any]:
-        def conv(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
-
-        images, factors = arrays
-        if self.pairs is not None:
-            return (conv(images[0]), conv(images[1])), (conv(factors[0]), conv(factors[1]))
-        return conv(images), conv(factors)
+    def _draw(self) -> Batch:
+        """Draw and render one batch (advances the generator)."""
+        return self.batches.draw(self.batch_size, self._gen)
 
     def _producer(self) -> None:
         q = self._queue
@@ -147,7 +135,7 @@ class BatchStream:
     def __iter__(self) -> "BatchStream":
         return self
 
-    def __next__(self) -> tuple[Any, Any]:
+    def __next__(self) -> Batch:
         if self.prefetch == 0:
             arrays = self._draw()
             self._state = self._gen.bit_generator.state
@@ -164,7 +152,7 @@ class BatchStream:
                 raise state
             self._state = state
         self._batches += 1
-        return self._to_torch(arrays)
+        return arrays.to_torch(self.device)
 
     # -- resuming -----------------------------------------------------------------------------
     @property
@@ -227,10 +215,9 @@ class BatchStream:
             pass
 
     def __repr__(self) -> str:
-        sampler = self.pairs if self.pairs is not None else self.sampler
         return (
             f"BatchStream({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed}, "
-            f"sampler={sampler!r}, batches_drawn={self._batches})"
+            f"batches={self.batches!r}, batches_drawn={self._batches})"
         )
 
 
@@ -258,7 +245,7 @@ class StreamDataset(torch.utils.data.IterableDataset):
         self.seed = seed
         self.stream_kwargs = stream_kwargs
 
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+    def __iter__(self) -> Iterator[Batch]:
         stream = BatchStream(self.dataset, self.batch_size, self.seed, **self.stream_kwargs)
         info = torch.utils.data.get_worker_info()
         if info is not None:

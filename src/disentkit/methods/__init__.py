@@ -1,26 +1,17 @@
-"""The VAE family and its registry: ``names()``, ``config_for(name, params)``, ``get(name, shape, **params)``.
+"""The method registry: ``names()``, ``config_for(name, params)``, ``get(name, shape, **params)``, ``register``.
 
 >>> from disentkit import methods
 >>> methods.names()[:3]
 ('ada_gvae', 'ada_ml_vae', 'annealed_vae')
 >>> model = methods.get("beta_vae", (1, 64, 64), seed=0, beta=4)
 >>> methods.config_for("beta_tc_vae", {"beta": 6, "estimator": "mws"})  # validated, no network built
+>>> methods.register("my_vae", "mypackage.models:MyVAE")    # a Method subclass, imported when used
 
-Registered methods (module, ``input_kind``):
-
-==================  =============================  ==========
-``beta_vae``        :mod:`.beta_vae`               single
-``annealed_vae``    :mod:`.annealed_vae`           single
-``beta_tc_vae``     :mod:`.beta_tc_vae`            single
-``factor_vae``      :mod:`.factor_vae`             single
-``dip_vae_i``       :mod:`.dip_vae`                single
-``dip_vae_ii``      :mod:`.dip_vae`                single
-``ada_gvae``        :mod:`.ada_gvae`               pairs
-``ada_ml_vae``      :mod:`.ada_gvae`               pairs
-==================  =============================  ==========
-
-Every method accepts the shared :class:`~disentkit.methods.config.VAEConfig` keys
-(``latent_dim``, ``architecture``, ``lr``, ``reconstruction``, ``hfs_gamma``, ...).
+Every method follows the contract of :mod:`disentkit.methods.base`: it declares the batch it
+trains on (``batch_kind``, ``num_views``, ``default_sampler``) and its ``capabilities``.
+``disentkit.methods.describe()`` lists them; the VAE family accepts the shared
+:class:`~disentkit.methods.config.VAEConfig` keys (``latent_dim``, ``architecture``, ``lr``,
+``reconstruction``, ``hfs_gamma``, ...).
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-from disentkit.methods.base import Method
+from disentkit.methods.base import Capabilities, Method
 
 _REGISTRY: dict[str, str] = {
     "beta_vae": "disentkit.methods.beta_vae:BetaVAE",
@@ -41,6 +32,24 @@ _REGISTRY: dict[str, str] = {
     "ada_gvae": "disentkit.methods.ada_gvae:AdaGVAE",
     "ada_ml_vae": "disentkit.methods.ada_gvae:AdaMLVAE",
 }
+_CLASSES: dict[str, type[Method]] = {}
+
+
+def register(name: str, target: str | type[Method]) -> None:
+    """Register a method under ``name``: a :class:`Method` subclass or its ``"module:Class"`` path
+    (imported on first use). An existing name is replaced."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a method name must be an identifier string, got {name!r}")
+    if isinstance(target, str):
+        if target.count(":") != 1:
+            raise ValueError(f"a method path must be 'module:Class', got {target!r}")
+        _REGISTRY[name] = target
+        _CLASSES.pop(name, None)
+        return
+    if not (isinstance(target, type) and issubclass(target, Method)):
+        raise ValueError(f"register takes a Method subclass or 'module:Class', got {target!r}")
+    _CLASSES[name] = target
+    _REGISTRY[name] = f"{target.__module__}:{target.__qualname__}"
 
 
 def names() -> tuple[str, ...]:
@@ -52,8 +61,26 @@ def method_class(name: str) -> type[Method]:
     """The class registered as ``name`` (``ValueError`` naming the valid names otherwise)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(names())}")
-    module, attr = _REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    if name not in _CLASSES:
+        module, attr = _REGISTRY[name].split(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"method {name!r}: cannot import {_REGISTRY[name]} ({err})") from None
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise ValueError(f"method {name!r}: {_REGISTRY[name]} is not a Method subclass")
+        _CLASSES[name] = cls
+    return _CLASSES[name]
+
+
+def describe() -> list[dict[str, Any]]:
+    """One row per method: name, batch kind, views, default sampler and capabilities."""
+    rows = []
+    for name in names():
+        cls = method_class(name)
+        rows.append({"name": name, "batch_kind": cls.batch_kind, "num_views": cls.num_views,
+                     "default_sampler": cls.default_sampler, **dataclasses.asdict(cls.capabilities)})
+    return rows
 
 
 def config_for(name: str, params: dict[str, Any] | None = None) -> Any:
@@ -84,4 +111,4 @@ def get(name: str, observation_shape: tuple[int, int, int], *, seed: int | None 
     return method_class(name)(observation_shape, config, seed=seed)
 
 
-__all__ = ["Method", "config_for", "get", "method_class", "names"]
+__all__ = ["Capabilities", "Method", "config_for", "describe", "get", "method_class", "names", "register"]

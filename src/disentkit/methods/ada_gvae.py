@@ -13,15 +13,14 @@ Per pair and latent d (``disentanglement_lib.md`` §2.4, disentanglement_lib ``w
    μ̄ = (μ1/σ1² + μ2/σ2²) σ̄²/2``.
 4. ``loss = ½ (recon1 + recon2) + β ½ (KL(q̃1) + KL(q̃2))`` with z_k ~ q̃_k (independent noise).
 
-The batch is a pair ``(x1, x2)`` of image tensors (B, C, H, W); ``represent`` takes single images.
+The batch is a :class:`~disentkit.data.batch.Batch` of kind ``"pairs"`` (two views (B, C, H, W));
+``represent`` takes single images.
 With ``hfs_gamma > 0`` HFS is applied to the means of both views stacked (2B, D).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import torch
 
 from disentkit.methods.base import Batch
@@ -75,21 +74,14 @@ class AdaGVAE(GaussianVAE):
 
     name = "ada_gvae"
     config_class = AdaGVAEConfig
-    input_kind = "pairs"
+    batch_kind = "pairs"
+    num_views = 2
+    default_sampler = "weak_pairs"
     aggregation = "gvae"
 
-    def check_pair(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` as two image tensors of equal shape."""
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise ValueError(f"{self.name} trains on pairs: pass (x1, x2), got {type(batch).__name__}")
-        x1, x2 = self.check_images(batch[0]), self.check_images(batch[1])
-        if x1.shape != x2.shape:
-            raise ValueError(f"the two views must have the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
-        return x1, x2
-
-    def compute_losses(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         """Every loss term of a pair batch (see the module docstring)."""
-        x1, x2 = self.check_pair(batch)
+        x1, x2 = self.check_batch(batch).views
         mu, logvar = self.encode(torch.cat([x1, x2]))
         b = x1.shape[0]
         mu1, mu2, lv1, lv2 = mu[:b], mu[b:], logvar[:b], logvar[b:]

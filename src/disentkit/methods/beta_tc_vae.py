@@ -16,23 +16,24 @@ Estimators (``methods_vae.md`` §1.2–1.3; see :func:`disentkit.methods.losses.
   ``−(D − 1) log(N B)``, same gradients as ``"mws"``).
 
 ``dataset_size`` is N, the number of training images: it sets the MSS weights (1/N for the own
-datapoint, ``(N − B + 1) / (N (B − 1))`` for the stratum point) and the MWS constant. The default is
-dSprites' 737,280; pass the real training-set size for other data. MSS needs N >= B. The TC
-estimates are not true nats (the estimators are biased; MWS/"dlib" carry constants).
+datapoint, ``(N − B + 1) / (N (B − 1))`` for the stratum point) and the MWS constant. Left unset
+(``None``), the trainer fills it from the training dataset (``len(dataset)``, :meth:`BetaTCVAE.fill_from_dataset`)
+and records the value in the run's ``config.json``; a model built by hand must be given it. MSS
+needs N >= B. The TC estimates are not true nats (the estimators are biased; MWS/"dlib" carry
+constants).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from disentkit.methods.config import VAEConfig, check_choice, check_int, check_number
 from disentkit.methods.losses import TC_ESTIMATORS, total_correlation
 from disentkit.methods.vae import GaussianVAE
-
-DSPRITES_SIZE = 737_280
-
 
 @dataclass(kw_only=True)
 class BetaTCVAEConfig(VAEConfig):
@@ -41,18 +42,20 @@ class BetaTCVAEConfig(VAEConfig):
     beta: the TC weight β >= 0 (default 1, the first value of the study's sweep {1, 2, 4, 6, 8, 10};
         β = 1 is a plain VAE).
     estimator: ``"mss"`` | ``"mws"`` | ``"mss_reference_bug"`` | ``"dlib"``.
-    dataset_size: N for the MSS weights and MWS normalisers (default 737,280, dSprites).
+    dataset_size: N for the MSS weights and MWS normalisers (``None``: the training set's size,
+        filled in by the trainer; dSprites has 737,280).
     """
 
     beta: float = 1.0
     estimator: str = "mss"
-    dataset_size: int = DSPRITES_SIZE
+    dataset_size: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.beta = check_number("beta", self.beta, 0.0)
         check_choice("estimator", self.estimator, TC_ESTIMATORS)
-        self.dataset_size = check_int("dataset_size", self.dataset_size, 2)
+        if self.dataset_size is not None:
+            self.dataset_size = check_int("dataset_size", self.dataset_size, 2)
 
 
 class BetaTCVAE(GaussianVAE):
@@ -65,5 +68,16 @@ class BetaTCVAE(GaussianVAE):
                     kl: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``KL + (β − 1) TC`` with the configured estimator."""
         cfg = self.config
+        if cfg.dataset_size is None:
+            raise ValueError("beta_tc_vae needs dataset_size (N, the number of training images) for its TC "
+                             "estimator: pass dataset_size=len(dataset), or train through disentkit.train, "
+                             "which fills it from the dataset")
         tc = total_correlation(z, mu, logvar, cfg.estimator, cfg.dataset_size)
         return kl + (cfg.beta - 1.0) * tc, {"tc": tc}
+
+    @classmethod
+    def fill_from_dataset(cls, config: BetaTCVAEConfig, dataset: Any) -> BetaTCVAEConfig:
+        """``config`` with ``dataset_size = len(dataset)`` when it is unset."""
+        if config.dataset_size is None:
+            return dataclasses.replace(config, dataset_size=len(dataset))
+        return config

@@ -113,7 +113,7 @@ class FactorVAE(GaussianVAE):
         super().__init__(observation_shape, config, seed=seed)
         cfg = self.config
         self.discriminator = FactorDiscriminator(
-            cfg.latent_dim, cfg.disc_hidden, cfg.disc_layers, cfg.disc_negative_slope, rng=self._generator
+            cfg.latent_dim, cfg.disc_hidden, cfg.disc_layers, cfg.disc_negative_slope, rng=self.generator
         )
 
     def regularizer(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor,
@@ -128,14 +128,14 @@ class FactorVAE(GaussianVAE):
             if b < 4 or b % 2:
                 raise ValueError(f"permutation='two_batch' needs an even batch of at least 4, got {b}")
             logits_real, fake_source = logits[: b // 2], z[b // 2:]
-        logits_fake = loss_precision(self.discriminator(permute_dims(fake_source.detach(), self._generator)))
+        logits_fake = loss_precision(self.discriminator(permute_dims(fake_source.detach(), self.generator)))
         d_loss = discriminator_loss(logits_real, logits_fake)
         return kl + self.config.gamma * tc, {"tc": tc, "discriminator_loss": d_loss}
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def configure_optimizers(self, total_steps: int) -> dict[str, torch.optim.Optimizer]:
         """``{"vae": Adam(encoder + decoder), "discriminator": Adam(D, betas (0.5, 0.9))}``."""
         cfg = self.config
-        opts = super().configure_optimizers()
+        opts = super().configure_optimizers(total_steps)
         opts["discriminator"] = torch.optim.Adam(
             self.discriminator.parameters(), lr=cfg.disc_lr,
             betas=(cfg.disc_beta1, cfg.disc_beta2), eps=cfg.disc_eps,
@@ -145,7 +145,7 @@ class FactorVAE(GaussianVAE):
     def train_step(self, batch: Batch, step: int,
                    optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         """Both losses from one forward; VAE loss -> VAE parameters, D loss -> D parameters."""
-        terms = self.compute_losses(batch, step)
+        terms = self(batch, step)
         vae_opt, disc_opt = optimizers["vae"], optimizers["discriminator"]
         vae_opt.zero_grad(set_to_none=True)
         disc_opt.zero_grad(set_to_none=True)

@@ -5,14 +5,10 @@ One pattern covers them all (disentanglement_lib ``BaseVAE``, ``disentanglement_
 subclasses :class:`GaussianVAE` and overrides :meth:`GaussianVAE.regularizer` (and, for FactorVAE
 and the weakly supervised methods, :meth:`GaussianVAE.train_step` / ``compute_losses``).
 
-Randomness. A method owns one CPU ``torch.Generator`` seeded by its ``seed``: it initialises the
-networks (Glorot uniform, zero biases) and then draws every training-time random number
-(reparameterisation noise, FactorVAE's permutations, HFS pairs), on the CPU, so the draws are the
-same on every device. Its state is the module's *extra state*: ``state_dict()`` carries it (a
-uint8 tensor under ``"_extra_state"``, safe for safetensors and ``weights_only`` loading) and
-``load_state_dict`` restores it, so a resumed run draws exactly the numbers the uninterrupted run
-would have drawn. The global torch RNG is neither used nor advanced (except once, to pick a seed,
-when ``seed=None``).
+Randomness: the base class's generator (``self.generator``, :mod:`disentkit.methods.base`)
+initialises the networks (Glorot uniform, zero biases) and then draws every training-time random
+number (reparameterisation noise, FactorVAE's permutations, HFS pairs) on the CPU, so the draws are
+the same on every device; the global torch RNG is neither used nor advanced.
 """
 
 from __future__ import annotations
@@ -22,7 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from disentkit.methods.base import Batch, Method
+from disentkit.methods.base import Batch, Capabilities, Method
+from disentkit.methods.base import check_observation_shape as base_observation_shape
 from disentkit.methods.config import VAEConfig
 from disentkit.methods.losses import (
     gaussian_kl,
@@ -36,13 +33,7 @@ from disentkit.nn.architectures import IMAGE_SIZE
 
 def check_observation_shape(shape: Any, architecture: str) -> tuple[int, int, int]:
     """``shape`` as ``(C, H, W)`` positive ints; the conv architecture needs H = W = 64."""
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        shape = ()
-    if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ValueError(f"observation_shape must be (C, H, W) positive integers, got {shape!r}")
-    c, h, w = shape
+    c, h, w = shape = base_observation_shape(shape)
     if h != w or (architecture == "conv" and h != IMAGE_SIZE):
         need = f"({c}, 64, 64)" if architecture == "conv" else "square images (H = W)"
         raise ValueError(f"the {architecture!r} architecture needs {need}, got observation_shape {shape}")
@@ -53,16 +44,6 @@ def loss_precision(x: torch.Tensor) -> torch.Tensor:
     """``x`` in float32 when it is float16/bfloat16 (mixed precision: networks in low precision,
     losses, log-densities and covariances in float32); other dtypes are returned as they are."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def resolve_seed(seed: int | None) -> int:
-    """``seed`` checked (an int >= 0); ``None`` draws one from the global torch RNG (so a caller
-    that ran ``torch.manual_seed`` gets a reproducible method)."""
-    if seed is None:
-        return int(torch.randint(0, 2**62, (1,)).item())
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return seed
 
 
 class GaussianVAE(Method):
@@ -81,45 +62,31 @@ class GaussianVAE(Method):
 
     name: ClassVar[str] = "vae"
     config_class: ClassVar[type] = VAEConfig
+    capabilities = Capabilities(decoder=True, gaussian_posterior=True)
 
     def __init__(self, observation_shape: tuple[int, int, int], config: Any = None,
                  *, seed: int | None = None) -> None:
-        super().__init__()
-        if config is None:
-            config = self.config_class()
-        if not isinstance(config, self.config_class):
-            raise ValueError(
-                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
-            )
-        self.config = config
-        self.observation_shape = check_observation_shape(observation_shape, config.architecture)
-        self.seed = resolve_seed(seed)
-        self._generator = torch.Generator(device="cpu")
-        self._generator.manual_seed(self.seed)
+        super().__init__(observation_shape, config, seed=seed)
+        check_observation_shape(self.observation_shape, self.config.architecture)
+        config = self.config
         c, h, _ = self.observation_shape
         d = config.latent_dim
         if config.architecture == "conv":
-            self.encoder: nn.Module = ConvEncoder(c, d, rng=self._generator)
-            self.decoder: nn.Module = ConvDecoder(d, c, rng=self._generator)
+            self.encoder: nn.Module = ConvEncoder(c, d, rng=self.generator)
+            self.decoder: nn.Module = ConvDecoder(d, c, rng=self.generator)
         else:
-            self.encoder = FCEncoder(c, d, h, rng=self._generator)
-            self.decoder = FCDecoder(d, c, h, rng=self._generator)
-
-    # -- the generator travels with state_dict() ------------------------------------------------
-    def get_extra_state(self) -> torch.Tensor:
-        """The generator state (a uint8 tensor), saved in ``state_dict()["_extra_state"]``."""
-        return self._generator.get_state()
-
-    def set_extra_state(self, state: Any) -> None:
-        """Restore the generator state saved by :meth:`get_extra_state`."""
-        if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8:
-            raise ValueError("the extra state of a method must be a uint8 generator-state tensor")
-        self._generator.set_state(state.detach().cpu().contiguous())
+            self.encoder = FCEncoder(c, d, h, rng=self.generator)
+            self.decoder = FCDecoder(d, c, h, rng=self.generator)
 
     # -- networks -------------------------------------------------------------------------------
     @property
     def latent_dim(self) -> int:
         """The number of latents D."""
+        return self.config.latent_dim
+
+    @property
+    def code_size(self) -> int:
+        """The code width: the number of latents D."""
         return self.config.latent_dim
 
     def vae_parameters(self) -> list[nn.Parameter]:
@@ -142,7 +109,7 @@ class GaussianVAE(Method):
         ``eps`` is drawn on the CPU from ``generator`` (default: the method's own) and moved to
         ``mu``'s device and dtype.
         """
-        gen = self._generator if generator is None else generator
+        gen = self.generator if generator is None else generator
         eps = torch.randn(mu.shape, generator=gen, dtype=torch.float32)
         eps = eps.to(device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
@@ -173,23 +140,17 @@ class GaussianVAE(Method):
 
     def hfs(self, mu: torch.Tensor) -> torch.Tensor:
         """HFS on the posterior means over ``hfs_pairs`` latent pairs drawn from the generator."""
-        pairs = sample_latent_pairs(mu.shape[1], self.config.hfs_pairs, self._generator)
+        pairs = sample_latent_pairs(mu.shape[1], self.config.hfs_pairs, self.generator)
         return hausdorff_factorized_support(mu, pairs)
 
-    def check_images(self, x: Any) -> torch.Tensor:
-        """``x`` if it is an image batch (B, C, H, W) of this method's observation shape."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.observation_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{self.name} expects an image batch (B, *{self.observation_shape}), got {got}")
-        return x
-
-    def compute_losses(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         """Every loss term for one batch, with gradients (``"loss"`` is the VAE's total).
 
         ``loss = reconstruction + regularizer + hfs_gamma * hfs``; ``kl_per_dim`` is the batch
-        mean KL of each latent (D,), ``kl`` its sum.
+        mean KL of each latent (D,), ``kl`` its sum. ``batch`` is a :class:`Batch` of kind
+        ``"images"`` (or a bare image tensor).
         """
-        x = self.check_images(batch)
+        x = self.check_batch(batch).images
         mu, logvar = self.encode(x)
         z = self.sample_latent(mu, logvar)
         recon = self.reconstruction_loss(self.decode(z), x)
@@ -211,18 +172,8 @@ class GaussianVAE(Method):
         return terms
 
     # -- Method interface -----------------------------------------------------------------------
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """``{"vae": Adam(encoder + decoder)}`` with the config's lr, betas and eps."""
+    def configure_optimizers(self, total_steps: int) -> dict[str, torch.optim.Optimizer]:
+        """``{"vae": Adam(encoder + decoder)}`` with the config's lr, betas and eps (no schedule)."""
         cfg = self.config
         return {"vae": torch.optim.Adam(self.vae_parameters(), lr=cfg.lr,
                                         betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)}
-
-    def train_step(self, batch: Batch, step: int,
-                   optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        """Forward, backward and one ``"vae"`` optimiser step; returns the detached terms."""
-        terms = self.compute_losses(batch, step)
-        opt = optimizers["vae"]
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        opt.step()
-        return {k: v.detach() for k, v in terms.items()}

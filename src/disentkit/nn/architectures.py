@@ -16,6 +16,10 @@ decoder's reshape to 4 x 4 x 64 too), so weights exported from disentanglement_l
 With ``channels_last`` inputs this flatten is a view (no copy); the decoder's transposed
 convolutions then run in channels-last format.
 
+The encoders are parts: ``ConvEncoder`` is ``GaussianHead(ConvTrunk(C))`` and ``FCEncoder`` is
+``GaussianHead(MLPTrunk(C))`` (:mod:`disentkit.nn.backbones`, :mod:`disentkit.nn.heads`), with
+the same weights, draw for draw, as the single-module versions they replaced.
+
 Parameter counts (C channels, D latents), each layer ``k*k*c_in*c_out + c_out``:
 
 =====================  ===========================================================
@@ -31,48 +35,31 @@ Parameter counts (C channels, D latents), each layer ``k*k*c_in*c_out + c_out``:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
-from disentkit.nn.init import GeneratorLike, glorot_init_
+from disentkit.nn._layers import IMAGE_SIZE, tf_same_padding
+from disentkit.nn._layers import check_positive_int as _check_positive_int
+from disentkit.nn._layers import flatten_hwc as _flatten_hwc  # noqa: F401  (importable from here)
+from disentkit.nn.backbones import ConvTrunk, MLPTrunk
+from disentkit.nn.heads import GaussianHead
+from disentkit.nn.init import GeneratorLike, glorot_init_, make_generator
 
-IMAGE_SIZE = 64
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's ``padding="same"`` for one spatial axis: ``(before, after)``.
-
-    ``out = ceil(size / stride)``, ``total = max((out - 1) * stride + kernel - size, 0)``,
-    ``before = total // 2`` and ``after = total - before`` (TF puts the extra pixel after).
-    """
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
+__all__ = [
+    "IMAGE_SIZE", "ConvDecoder", "ConvEncoder", "FCDecoder", "FCEncoder", "FactorDiscriminator",
+    "tf_same_padding",
+]
 
 
-def _conv_same(c_in: int, c_out: int, kernel: int, size: int) -> nn.Conv2d:
-    """A stride-2 convolution with TF "same" padding for an even input ``size`` (symmetric)."""
-    before, after = tf_same_padding(size, kernel, 2)
-    assert before == after, "symmetric for even sizes and k in {2, 4}"
-    return nn.Conv2d(c_in, c_out, kernel, stride=2, padding=before)
-
-
-def _check_images(x: torch.Tensor, channels: int, size: int) -> None:
-    if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != size or x.shape[3] != size:
-        raise ValueError(
-            f"expected images of shape (B, {channels}, {size}, {size}), got {tuple(x.shape)}"
-        )
-
-
-def _flatten_hwc(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, H*W*C) in TF's NHWC order (a view for channels-last inputs)."""
-    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+def _rename_legacy_keys(
+    renames: tuple[tuple[str, str], ...], module: nn.Module, state_dict: dict, prefix: str, *args: object
+) -> None:
+    """Load-state-dict pre-hook: map the keys of the pre-backbone encoders to the new ones in place."""
+    for old, new in renames:
+        for key in [k for k in state_dict if k.startswith(prefix + old)]:
+            state_dict[prefix + new + key[len(prefix) + len(old):]] = state_dict.pop(key)
 
 
 class _Initialised(nn.Module):
@@ -83,38 +70,39 @@ class _Initialised(nn.Module):
         glorot_init_(self, rng)
 
 
-class ConvEncoder(_Initialised):
-    """disentanglement_lib ``conv_encoder``: 4 strided convolutions, a dense layer, two heads.
+class ConvEncoder(GaussianHead):
+    """disentanglement_lib ``conv_encoder``: :class:`~disentkit.nn.backbones.ConvTrunk` + Gaussian head.
 
     Conv 32 k4 s2 ReLU (32x32) -> Conv 32 k4 s2 ReLU (16x16) -> Conv 64 k2 s2 ReLU (8x8) ->
     Conv 64 k2 s2 ReLU (4x4) -> flatten (H, W, C) -> Dense 256 ReLU -> Dense D (mu) and Dense D
     (logvar). Input (B, in_channels, 64, 64); ``forward`` returns ``(mu, logvar)``, each (B, D).
+    ``GaussianHead(ConvTrunk(in_channels, rng=g), latent_dim, rng=g)`` with one generator ``g``,
+    so the weights are drawn in the reference order (convs, dense, mean head, logvar head).
+    ``convs`` and ``dense`` name the trunk's layers; state dicts saved before the trunk was split
+    out (keys ``convs.*``, ``dense.*``) still load.
 
     >>> enc = ConvEncoder(in_channels=3, latent_dim=10, rng=0)
     >>> mu, logvar = enc(torch.rand(2, 3, 64, 64))
     """
 
     def __init__(self, in_channels: int = 1, latent_dim: int = 10, *, rng: GeneratorLike = 0) -> None:
-        super().__init__()
-        self.in_channels = _check_positive_int("in_channels", in_channels)
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        with torch.random.fork_rng(devices=[]):  # PyTorch's default init must not move the global RNG
-            self.convs = nn.Sequential(
-                _conv_same(in_channels, 32, 4, 64), nn.ReLU(inplace=True),
-                _conv_same(32, 32, 4, 32), nn.ReLU(inplace=True),
-                _conv_same(32, 64, 2, 16), nn.ReLU(inplace=True),
-                _conv_same(64, 64, 2, 8), nn.ReLU(inplace=True),
-            )
-            self.dense = nn.Linear(4 * 4 * 64, 256)
-            self.mean_head = nn.Linear(256, latent_dim)
-            self.logvar_head = nn.Linear(256, latent_dim)
-        self.reset_parameters(rng)
+        _check_positive_int("in_channels", in_channels)
+        _check_positive_int("latent_dim", latent_dim)
+        gen = make_generator(rng)
+        super().__init__(ConvTrunk(in_channels, rng=gen), latent_dim, rng=gen)
+        self.in_channels = in_channels
+        self.register_load_state_dict_pre_hook(functools.partial(
+            _rename_legacy_keys, (("convs.", "backbone.convs."), ("dense.", "backbone.dense."))))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, C, 64, 64) -> ``(mu, logvar)``, each (B, D)."""
-        _check_images(x, self.in_channels, IMAGE_SIZE)
-        h = torch.relu(self.dense(_flatten_hwc(self.convs(x))))
-        return self.mean_head(h), self.logvar_head(h)
+    @property
+    def convs(self) -> nn.Sequential:
+        """The trunk's four convolutions (and ReLUs)."""
+        return self.backbone.convs
+
+    @property
+    def dense(self) -> nn.Linear:
+        """The trunk's Dense 256 layer."""
+        return self.backbone.dense
 
 
 class ConvDecoder(_Initialised):
@@ -149,35 +137,33 @@ class ConvDecoder(_Initialised):
         return self.deconvs(h)
 
 
-class FCEncoder(_Initialised):
-    """disentanglement_lib ``fc_encoder``: flatten -> Dense 1200 ReLU -> Dense 1200 ReLU -> heads.
+class FCEncoder(GaussianHead):
+    """disentanglement_lib ``fc_encoder``: :class:`~disentkit.nn.backbones.MLPTrunk` + Gaussian head.
 
-    Input (B, in_channels, image_size, image_size), flattened in TF's (H, W, C) order; returns
-    ``(mu, logvar)``, each (B, D).
+    Flatten (TF's (H, W, C) order) -> Dense 1200 ReLU -> Dense 1200 ReLU -> Dense D (mu) and
+    Dense D (logvar). Input (B, in_channels, image_size, image_size); returns ``(mu, logvar)``,
+    each (B, D). ``hidden`` names the trunk's layers; state dicts with the old ``hidden.*`` keys
+    still load.
     """
 
     def __init__(
         self, in_channels: int = 1, latent_dim: int = 10, image_size: int = IMAGE_SIZE,
         *, rng: GeneratorLike = 0,
     ) -> None:
-        super().__init__()
-        self.in_channels = _check_positive_int("in_channels", in_channels)
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        self.image_size = _check_positive_int("image_size", image_size)
-        with torch.random.fork_rng(devices=[]):
-            self.hidden = nn.Sequential(
-                nn.Linear(in_channels * image_size * image_size, 1200), nn.ReLU(inplace=True),
-                nn.Linear(1200, 1200), nn.ReLU(inplace=True),
-            )
-            self.mean_head = nn.Linear(1200, latent_dim)
-            self.logvar_head = nn.Linear(1200, latent_dim)
-        self.reset_parameters(rng)
+        _check_positive_int("in_channels", in_channels)
+        _check_positive_int("latent_dim", latent_dim)
+        _check_positive_int("image_size", image_size)
+        gen = make_generator(rng)
+        super().__init__(MLPTrunk(in_channels, image_size, rng=gen), latent_dim, rng=gen)
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.register_load_state_dict_pre_hook(functools.partial(
+            _rename_legacy_keys, (("hidden.", "backbone.hidden."),)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, C, H, W) -> ``(mu, logvar)``, each (B, D)."""
-        _check_images(x, self.in_channels, self.image_size)
-        h = self.hidden(_flatten_hwc(x))
-        return self.mean_head(h), self.logvar_head(h)
+    @property
+    def hidden(self) -> nn.Sequential:
+        """The trunk's two Dense 1200 ReLU layers."""
+        return self.backbone.hidden
 
 
 class FCDecoder(_Initialised):

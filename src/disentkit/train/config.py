@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import yaml
 
 PRECISIONS = ("fp32", "bf16")
-_PARAM_GROUPS = ("method_params", "dataset_params", "pair_params")
+_PARAM_GROUPS = ("method_params", "dataset_params", "sampler_params")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -54,8 +54,14 @@ class TrainConfig:
     method_params: the method's hyperparameters (checked by ``disentkit.methods.config_for``).
     dataset: a dataset registry name (``disentkit.data.names()``).
     dataset_params: parameters of the dataset factory.
-    pair_params: for methods trained on pairs (``input_kind == "pairs"``), the parameters of
-        :class:`~disentkit.data.samplers.WeakPairSampler` (``k``, ``allow_same_value``, ...).
+    sampler: the batch sampler (:mod:`disentkit.data.batch_samplers`: ``uniform``, ``correlated``,
+        ``weak_pairs``, ``views``); ``None`` (default) takes the method's ``default_sampler``. It must
+        produce the batch kind the method trains on.
+    sampler_params: the sampler's parameters (``setting`` of ``correlated``, ``k`` of
+        ``weak_pairs``, ``augmentations`` of ``views``, ...).
+    cache: read images from the on-disk grid cache (:class:`~disentkit.data.cache.CachedData`,
+        built on first use under ``$DISENTKIT_CACHE`` or the user cache folder); deterministic
+        datasets only. The batches are the same as without it.
     steps: optimisation steps (one batch each).
     batch_size: images (or pairs) per step.
     seed: the seed of everything: weight initialisation, the batch stream, the method's noise.
@@ -79,7 +85,9 @@ class TrainConfig:
     steps: int
     method_params: dict[str, Any] = field(default_factory=dict)
     dataset_params: dict[str, Any] = field(default_factory=dict)
-    pair_params: dict[str, Any] = field(default_factory=dict)
+    sampler: str | None = None
+    sampler_params: dict[str, Any] = field(default_factory=dict)
+    cache: bool = False
     batch_size: int = 64
     seed: int = 0
     checkpoint_every: int = 1000
@@ -101,7 +109,7 @@ class TrainConfig:
         for name in ("method", "dataset"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a registry name (a non-empty string), got {getattr(self, name)!r}")
-        for name in ("method_params", "dataset_params", "pair_params"):
+        for name in _PARAM_GROUPS:
             value = getattr(self, name)
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
@@ -117,7 +125,7 @@ class TrainConfig:
             _check_int("num_threads", self.num_threads, 1)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', got {self.device!r}")
-        for name in ("images", "channels_last"):
+        for name in ("images", "channels_last", "cache"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.precision not in PRECISIONS:
@@ -134,6 +142,28 @@ class TrainConfig:
         check_params = getattr(datasets, "check_params", None)
         if check_params is not None:  # parameter names, without building the dataset
             check_params(self.dataset, self.dataset_params)
+        self._check_sampler(methods.method_class(self.method))
+
+    def _check_sampler(self, method_class: Any) -> None:
+        from disentkit.data.batch_samplers import SAMPLERS, check_sampler
+
+        if self.sampler is not None and not isinstance(self.sampler, str):
+            raise ValueError(f"sampler must be a sampler name or null, got {self.sampler!r}")
+        name = self.resolved_sampler(method_class)
+        need = getattr(method_class, "batch_kind", "images")
+        if SAMPLERS.get(name) is not None and SAMPLERS[name] != need:
+            fitting = [n for n, kind in SAMPLERS.items() if kind == need]
+            raise ValueError(f"method {self.method!r} trains on {need!r} batches; sampler {name!r} makes "
+                             f"{SAMPLERS[name]!r} batches; valid samplers for it: {', '.join(fitting)}")
+        check_sampler(name, self.sampler_params, dataset=self.dataset, channels=_dataset_channels(self))
+
+    def resolved_sampler(self, method_class: Any = None) -> str:
+        """The sampler name: ``sampler``, or the method's ``default_sampler`` when it is ``None``."""
+        if self.sampler is not None:
+            return self.sampler
+        if method_class is None:
+            method_class = _method_registry().method_class(self.method)
+        return getattr(method_class, "default_sampler", "uniform")
 
     # -- conversion -----------------------------------------------------------------------------
     @classmethod
@@ -184,7 +214,7 @@ class TrainConfig:
                 group, _, sub = key.partition(".")
                 if group not in _PARAM_GROUPS or not sub:
                     raise ValueError(
-                        f"unknown key {key!r}; dotted keys are method_params.NAME, dataset_params.NAME or pair_params.NAME; "
+                        f"unknown key {key!r}; dotted keys are method_params.NAME, dataset_params.NAME or sampler_params.NAME; "
                         f"valid keys: {', '.join(top)}"
                     )
                 data[group][sub] = value
@@ -201,6 +231,17 @@ class TrainConfig:
                     )
                 data["method_params"][key] = value
         return self.from_dict(data)
+
+
+def _dataset_channels(config: TrainConfig) -> int | None:
+    """The image channels of the config's dataset when it can be built cheaply (procedural
+    datasets); ``None`` for file datasets whose files are not at hand (checked when the run starts)."""
+    if config.resolved_sampler() != "views":
+        return None
+    try:
+        return int(_dataset_registry().get(config.dataset, **config.dataset_params).observation_shape[0])
+    except (ValueError, OSError):
+        return None
 
 
 def _valid_method_params(method: str) -> list[str] | None:

@@ -16,7 +16,7 @@ machine (same thread count and device).
 from __future__ import annotations
 
 import contextlib
-import inspect
+import dataclasses
 import json
 import os
 import platform
@@ -108,31 +108,40 @@ def build_method(config: TrainConfig, observation_shape: tuple[int, ...]) -> Any
 
 
 def build_dataset(config: TrainConfig) -> Any:
-    """The dataset of ``config``."""
-    return _config._dataset_registry().get(config.dataset, **config.dataset_params)
+    """The dataset of ``config`` (the on-disk grid cache in front of it with ``config.cache``)."""
+    dataset = _config._dataset_registry().get(config.dataset, **config.dataset_params)
+    if config.cache:
+        from disentkit.data.cache import CachedData
+
+        dataset = CachedData(dataset)
+    return dataset
+
+
+def fill_from_dataset(config: TrainConfig, dataset: Any) -> TrainConfig:
+    """``config`` with the method's dataset-dependent defaults filled in (β-TCVAE's
+    ``dataset_size = len(dataset)`` when unset); the filled config is what ``config.json`` records."""
+    registry = _config._method_registry()
+    cls = registry.method_class(config.method)
+    method_config = cls.fill_from_dataset(registry.config_for(config.method, config.method_params), dataset)
+    unset = cls.config_class()
+    params = dict(config.method_params)
+    for key, value in dataclasses.asdict(method_config).items():
+        if params.get(key) is None and getattr(unset, key) is None and value is not None:
+            params[key] = value
+    return config if params == config.method_params else config.replace(method_params=params)
 
 
 def build_stream(config: TrainConfig, dataset: Any, method: Any, seed: int, device: torch.device) -> Any:
-    """The batch stream: single images, or weak pairs (``config.pair_params``) for pair methods."""
-    from disentkit.data.samplers import WeakPairSampler
+    """The batch stream of ``config``'s sampler (the method's default when it names none)."""
+    from disentkit.data.batch_samplers import build_sampler
     from disentkit.data.streams import BatchStream
 
-    pairs = None
-    if getattr(method, "input_kind", "single") == "pairs":
-        valid = [p for p in inspect.signature(WeakPairSampler).parameters if p != "space"]
-        unknown = sorted(set(config.pair_params) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown pair_params {unknown}; valid keys: {', '.join(valid)}")
-        pairs = WeakPairSampler(dataset, **config.pair_params)
-    elif config.pair_params:
-        raise ValueError(f"pair_params is for methods trained on pairs; {config.method!r} takes single images")
-    return BatchStream(dataset, config.batch_size, seed, pairs=pairs, device=device, prefetch=config.prefetch)
-
-
-def _prepare(images: Any, channels_last: bool) -> Any:
-    if isinstance(images, (tuple, list)):
-        return tuple(_prepare(x, channels_last) for x in images)
-    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+    batches = build_sampler(config.resolved_sampler(), config.sampler_params, dataset, config.dataset)
+    if batches.kind != method.batch_kind or batches.num_views != method.num_views:
+        raise ValueError(f"method {config.method!r} trains on {method.batch_kind!r} batches with {method.num_views} "
+                         f"view(s); sampler {config.resolved_sampler()!r} makes {batches.kind!r} batches with "
+                         f"{batches.num_views}")
+    return BatchStream(dataset, config.batch_size, seed, batches=batches, device=device, prefetch=config.prefetch)
 
 
 def _check_resume(config: TrainConfig, run_dir: Path) -> None:
@@ -141,11 +150,14 @@ def _check_resume(config: TrainConfig, run_dir: Path) -> None:
         return
     saved = json.loads(saved_path.read_text())
     now = config.to_dict()
-    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES)
+    allowed = set(_RESUMABLE_CHANGES)
+    if _config._method_registry().method_class(config.method).schedules_depend_on_steps:
+        allowed.discard("steps")  # the schedules (warm-up, cosine, EMA momentum) are laid over the run's length
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in allowed)
     if changed:
         raise ValueError(
             f"cannot resume {run_dir}: the config differs in {changed} "
-            f"(only {sorted(_RESUMABLE_CHANGES)} may change on resume)"
+            f"(only {sorted(allowed)} may change on resume)"
         )
 
 
@@ -174,9 +186,10 @@ class _Session:
         if config.channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.method.train()
-        self.optimizers = self.method.configure_optimizers()
+        self.optimizers = self.method.configure_optimizers(config.steps)
+        self.schedulers = self.method.configure_schedulers(self.optimizers, config.steps)
         self.stream = build_stream(config, dataset, self.method, stream_seed, device)
-        self.images_per_step = config.batch_size * (2 if getattr(self.method, "input_kind", "single") == "pairs" else 1)
+        self.images_per_step = config.batch_size * self.method.num_views
         self.log = IntervalLog(run_dir / LOG_FILE)
         self.autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
                          if config.precision == "bf16" else contextlib.nullcontext())
@@ -187,6 +200,8 @@ class _Session:
         self.method.load_state_dict(weights, strict=True)
         for name, opt in self.optimizers.items():
             opt.load_state_dict(tensor_state["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(tensor_state["schedulers"][name])
         _set_rng_state(tensor_state["rng"], self.device)
         self.log.load_state_dict(tensor_state["log"])
         self.stream.load_state_dict(json_state["stream"])
@@ -196,6 +211,7 @@ class _Session:
         """Write the checkpoint after ``step`` steps (atomically)."""
         tensor_state = {
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "schedulers": {name: scheduler.state_dict() for name, scheduler in self.schedulers.items()},
             "rng": _rng_state(self.device),
             "log": self.log.state_dict(),
         }
@@ -204,9 +220,14 @@ class _Session:
 
     def step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw a batch and take one optimisation step; returns the detached terms."""
-        batch, _ = next(self.stream)
+        batch = next(self.stream)
+        if self.config.channels_last:
+            batch = batch.channels_last()
         with self.autocast:
-            return self.method.train_step(_prepare(batch, self.config.channels_last), step, self.optimizers)
+            terms = self.method.train_step(batch, step, self.optimizers)
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        return terms
 
 
 def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, resume: bool = False,
@@ -241,12 +262,13 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, r
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig or a dict, got {type(config).__name__}")
     run_dir = Path(out_dir)
-    if resume:
-        _check_resume(config, run_dir)
-    elif (run_dir / CONFIG_FILE).exists() or ckpt.list_checkpoints(run_dir / CHECKPOINTS):
+    if not resume and ((run_dir / CONFIG_FILE).exists() or ckpt.list_checkpoints(run_dir / CHECKPOINTS)):
         raise ValueError(f"{run_dir} already holds a run; pass resume=True (--resume) or choose another directory")
     device = resolve_device(config.device)
     dataset = build_dataset(config)
+    config = fill_from_dataset(config, dataset)
+    if resume:
+        _check_resume(config, run_dir)
     cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
     # the caller's global torch RNG and thread count are left as they were
@@ -291,7 +313,7 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, r
 
         session.method.eval()
         ckpt.save_weights(session.method, run_dir / ckpt.WEIGHTS)
-        if config.images:
+        if config.images and session.method.capabilities.decoder:
             from disentkit.viz.traversal import save_run_pictures
 
             save_run_pictures(session.method, dataset, run_dir, seed=config.seed)

@@ -1,0 +1,99 @@
+"""Every loss of disentkit, importable from one public place.
+
+Self-supervised losses are small ``nn.Module``\\ s (formula, paper and a usage example in each
+docstring), one job per module:
+
+==========================  ==============================================================
+:mod:`.byol`                :class:`BYOLLoss`, :class:`NegativeCosineLoss`, :class:`SimSiamLoss`
+:mod:`.barlow_twins`        :class:`BarlowTwinsLoss`
+:mod:`.vicreg`              :class:`VICRegLoss`
+:mod:`.contrastive`         :class:`InfoNCELoss`, :func:`multiview_contrastive_loss` (CMC)
+:mod:`.memory_bank`         :class:`MemoryBank`, :class:`NCELoss`, :class:`NCESoftmaxLoss` (CMC)
+:mod:`.infomax`             :func:`local_global_scores`, :func:`infomax_loss`,
+                            :class:`PriorMatchingLoss` (Deep InfoMax)
+==========================  ==============================================================
+
+The VAE family's loss terms are plain tensor functions that live in
+:mod:`disentkit.methods.losses` and are re-exported here unchanged.
+
+>>> from disentkit.losses import BarlowTwinsLoss, gaussian_kl
+>>> loss = BarlowTwinsLoss()(torch.randn(16, 8), torch.randn(16, 8))
+"""
+
+from __future__ import annotations
+
+from disentkit.losses.barlow_twins import BarlowTwinsLoss
+from disentkit.losses.byol import BYOLLoss, NegativeCosineLoss, SimSiamLoss
+from disentkit.losses.contrastive import MULTIVIEW_MODES, InfoNCELoss, multiview_contrastive_loss
+from disentkit.losses.infomax import (
+    ESTIMATORS as INFOMAX_ESTIMATORS,
+    PRIORS as INFOMAX_PRIORS,
+    PriorMatchingLoss,
+    infomax_loss,
+    local_global_scores,
+    prior_discriminator_loss,
+    prior_generator_loss,
+)
+from disentkit.losses.memory_bank import MemoryBank, NCELoss, NCESoftmaxLoss
+from disentkit.losses.vicreg import VICRegLoss
+from disentkit.methods.losses import (
+    RECONSTRUCTIONS,
+    TC_ESTIMATORS,
+    bernoulli_reconstruction,
+    biased_covariance,
+    box_blur,
+    box_blur_reconstruction,
+    dip_covariance,
+    dip_penalty,
+    gaussian_kl,
+    gaussian_log_density,
+    hausdorff_factorized_support,
+    log_qz_estimates,
+    mse_reconstruction,
+    mss_log_weights,
+    pairwise_log_density,
+    reconstruction_loss,
+    sample_latent_pairs,
+    total_correlation,
+)
+
+__all__ = [
+    # self-supervised
+    "BYOLLoss",
+    "BarlowTwinsLoss",
+    "INFOMAX_ESTIMATORS",
+    "INFOMAX_PRIORS",
+    "InfoNCELoss",
+    "MULTIVIEW_MODES",
+    "MemoryBank",
+    "NCELoss",
+    "NCESoftmaxLoss",
+    "NegativeCosineLoss",
+    "PriorMatchingLoss",
+    "SimSiamLoss",
+    "VICRegLoss",
+    "infomax_loss",
+    "local_global_scores",
+    "multiview_contrastive_loss",
+    "prior_discriminator_loss",
+    "prior_generator_loss",
+    # VAE family (disentkit.methods.losses)
+    "RECONSTRUCTIONS",
+    "TC_ESTIMATORS",
+    "bernoulli_reconstruction",
+    "biased_covariance",
+    "box_blur",
+    "box_blur_reconstruction",
+    "dip_covariance",
+    "dip_penalty",
+    "gaussian_kl",
+    "gaussian_log_density",
+    "hausdorff_factorized_support",
+    "log_qz_estimates",
+    "mse_reconstruction",
+    "mss_log_weights",
+    "pairwise_log_density",
+    "reconstruction_loss",
+    "sample_latent_pairs",
+    "total_correlation",
+]

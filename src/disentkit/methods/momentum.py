@@ -1,0 +1,118 @@
+"""The momentum (EMA) target of BYOL-style methods: the τ schedule and the in-place update.
+
+BYOL (Grill et al., NeurIPS 2020, §3.1 and App. J) updates the target parameters ξ after every
+step from the online parameters θ,
+
+    ξ <- τ_k ξ + (1 - τ_k) θ,      τ_k = 1 - (1 - τ_base) (cos(π k / K) + 1) / 2,
+
+so τ rises from τ_base at step 0 to 1 at the last step K. ``constant_momentum`` keeps τ fixed
+(τ = 0 makes the target a copy of the online network, i.e. no EMA). What happens to buffers
+(BatchNorm running statistics) is an explicit choice, ``buffers="copy" | "ema" | "none"``.
+
+>>> online = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
+>>> target = make_target(online)
+>>> tau = cosine_momentum(step=100, total_steps=1000, base=0.99)
+>>> ema_update_(target, online, tau, buffers="copy")
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+BUFFER_MODES = ("copy", "ema", "none")
+
+
+def _check_steps(step: int, total_steps: int) -> None:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total_steps:
+        raise ValueError(f"step must be an integer in [0, total_steps={total_steps}], got {step!r}")
+
+
+def _check_tau(name: str, tau: float) -> float:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 <= tau <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {tau!r}")
+    return float(tau)
+
+
+def cosine_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
+    """``τ_k = 1 - (1 - τ_base) (cos(π k / K) + 1) / 2`` for k = ``step`` in [0, K = ``total_steps``].
+
+    τ_0 = ``base``, τ_{K/2} = (1 + base) / 2, τ_K = 1 (BYOL's schedule; base 0.99 for 100-300
+    epochs, 0.996 for 1000).
+    """
+    _check_steps(step, total_steps)
+    base = _check_tau("base", base)
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * step / total_steps) + 1.0) / 2.0
+
+
+def constant_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
+    """``τ_k = base`` at every step (``base = 0``: the target copies the online network)."""
+    _check_steps(step, total_steps)
+    return _check_tau("base", base)
+
+
+MOMENTUM_SCHEDULES: dict[str, Callable[[int, int, float], float]] = {
+    "cosine": cosine_momentum,
+    "constant": constant_momentum,
+}
+
+
+def momentum_at(schedule: str, step: int, total_steps: int, base: float = 0.99) -> float:
+    """τ at ``step`` of the schedule named ``schedule`` (``"cosine"`` or ``"constant"``)."""
+    if schedule not in MOMENTUM_SCHEDULES:
+        raise ValueError(f"unknown momentum schedule {schedule!r}; valid: {', '.join(MOMENTUM_SCHEDULES)}")
+    return MOMENTUM_SCHEDULES[schedule](step, total_steps, base)
+
+
+def _paired(kind: str, target: dict[str, torch.Tensor], online: dict[str, torch.Tensor]
+            ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The (target, online) tensors matched by name; ``ValueError`` on any name or shape mismatch."""
+    if list(target) != list(online):
+        missing = sorted(set(online) - set(target))
+        extra = sorted(set(target) - set(online))
+        raise ValueError(f"target and online {kind} differ: missing in target {missing}, extra in target {extra}"
+                         if missing or extra else f"target and online {kind} are in a different order")
+    pairs = []
+    for name, t in target.items():
+        o = online[name]
+        if t.shape != o.shape:
+            raise ValueError(f"{kind[:-1]} {name!r} has shape {tuple(t.shape)} in target, {tuple(o.shape)} in online")
+        pairs.append((t, o))
+    return pairs
+
+
+@torch.no_grad()
+def ema_update_(target: nn.Module, online: nn.Module, tau: float, buffers: str = "copy") -> None:
+    """In place: ``ξ <- τ ξ + (1 - τ) θ`` for every parameter of ``target`` (ξ) from ``online`` (θ).
+
+    ``buffers``: ``"copy"`` copies every online buffer into the target (BN running statistics
+    follow the online network); ``"ema"`` averages floating buffers with the same τ and copies the
+    others (integer counters such as ``num_batches_tracked``); ``"none"`` leaves the target's
+    buffers alone. Both modules must have the same parameter (and, unless ``"none"``, buffer)
+    names and shapes. τ = 0 copies, τ = 1 leaves the target unchanged (both exactly).
+    """
+    tau = _check_tau("tau", tau)
+    if buffers not in BUFFER_MODES:
+        raise ValueError(f"unknown buffers mode {buffers!r}; valid: {', '.join(BUFFER_MODES)}")
+    for t, o in _paired("parameters", dict(target.named_parameters()), dict(online.named_parameters())):
+        t.lerp_(o.to(t.dtype), 1.0 - tau)  # t + (1 - τ)(o - t) = τ t + (1 - τ) o
+    if buffers == "none":
+        return
+    for t, o in _paired("buffers", dict(target.named_buffers()), dict(online.named_buffers())):
+        if buffers == "ema" and t.is_floating_point():
+            t.lerp_(o.to(t.dtype), 1.0 - tau)
+        else:
+            t.copy_(o)
+
+
+def make_target(online: nn.Module) -> nn.Module:
+    """A deep copy of ``online`` whose parameters do not require gradients (the EMA target)."""
+    target = copy.deepcopy(online)
+    target.requires_grad_(False)
+    return target

@@ -66,3 +66,15 @@ def test_spec_top_level_validation():
         StudySpec.from_dict({"name": "x", "evaluation": {"metric": ["mig"]}})
     with pytest.raises(ValueError, match="unknown study 'nope'"):
         StudySpec.load("nope")
+
+
+def test_reference_study_trains_beta_tc_vae_with_the_reference_estimator():
+    from disentkit.study.spec import StudySpec
+
+    runs = StudySpec.load("unsupervised_study_v1").runs(["method=beta_tc_vae", "seed=0", "dataset=dsprites"])
+    assert len(runs) == 6
+    assert {r.train["method_params"]["estimator"] for r in runs} == {"dlib"}
+    assert {r.train["method_params"]["dataset_size"] for r in runs} == {None}  # filled from the dataset at run time
+    import disentkit.methods as methods
+
+    assert methods.config_for("beta_tc_vae", {}).estimator == "mss"  # the library default stays corrected

@@ -328,3 +328,19 @@ def test_traversal_rows_sweep_one_latent_each():
                                    rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"one \(C, H, W\) image"):
         latent_traversal(model, images, values)
+
+
+def test_beta_tc_vae_dataset_size_is_filled_from_the_dataset_and_recorded(tmp_path):
+    cfg = TrainConfig(method="beta_tc_vae", dataset="xyobject", steps=1, batch_size=4, images=False,
+                      num_threads=1, method_params={"beta": 6})
+    run = train(cfg, tmp_path / "run", progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    import disentkit.data as dd
+
+    assert saved["method_params"]["dataset_size"] == len(dd.get("xyobject")) == 25 * 25 * 5 * 24
+    assert load_run(run).config.dataset_size == len(dd.get("xyobject"))
+    train(cfg, tmp_path / "run", resume=True, progress=False)  # the unfilled config resumes the filled run
+    from disentkit.study.store import _filled_train
+
+    spec_train = {"method": "beta_tc_vae", "method_params": {"beta": 6, "dataset_size": None}}
+    assert _filled_train(spec_train, run)["method_params"]["dataset_size"] == 75000

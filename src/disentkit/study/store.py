@@ -31,6 +31,20 @@ def _run_folders(study_dir: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir() and (p / SPEC_FILE).exists()) if runs.exists() else []
 
 
+def _filled_train(train: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The run's train config with the values the trainer filled in from the dataset (method
+    parameters left ``None`` in the study, such as beta-TCVAE's ``dataset_size``, read from the
+    run's ``config.json``)."""
+    trained = read_json(folder / "config.json")
+    if not isinstance(trained, dict) or not isinstance(trained.get("method_params"), dict):
+        return train
+    params = dict(train.get("method_params") or {})
+    for key, value in trained["method_params"].items():
+        if key in params and params[key] is None:
+            params[key] = value
+    return {**train, "method_params": params}
+
+
 def collect(study_dir: str | Path) -> dict[str, Any]:
     """Read every run folder into three pandas DataFrames: ``runs``, ``metrics``, ``curves``."""
     import pandas as pd
@@ -42,7 +56,7 @@ def collect(study_dir: str | Path) -> dict[str, Any]:
             continue
         run_id = record["run_id"]
         status = read_status(folder)
-        spec = RunSpec(run_id, record.get("train", {}), record.get("evaluation", {}))
+        spec = RunSpec(run_id, _filled_train(record.get("train", {}), folder), record.get("evaluation", {}))
         row = {"run_id": run_id, "state": status["state"], "error": status.get("error"),
                "seconds": status.get("seconds"), "folder": str(folder)}
         row.update({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in spec.flat().items()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -10,11 +11,22 @@ import torch
 from torch import nn
 
 from disentkit.data import FactorSpace, GroundTruthData
-from disentkit.metrics import METRICS, evaluate
-from disentkit.metrics._evaluate import PRESETS, _select, metric_seed
+from disentkit.metrics import (
+    METRICS,
+    dci,
+    evaluate,
+    knn_accuracy,
+    linear_probe,
+    med,
+    mig,
+    modularity_explicitness,
+)
+from disentkit.metrics._evaluate import PRESETS, SKIPPED_NO_POSTERIOR, _select, metric_seed
+from disentkit.metrics._representation import has_posterior, missing_posterior
 
 SIZES = (3, 4, 5)
-ARRAY = ["mig", "sap", "dci", "modularity_explicitness", "irs", "unsupervised", "med"]
+ARRAY = ["mig", "sap", "dci", "modularity_explicitness", "irs", "unsupervised", "med", "linear_probe",
+         "knn"]
 TINY = dict(num_train=200, num_test=100)
 TINY_INTERVENTION = {
     "beta_vae_score": {"num_train": 60, "num_eval": 30, "batch_size": 8},
@@ -72,6 +84,25 @@ class Encoder(nn.Module):
         return mu, torch.full_like(mu, -12.0)
 
 
+@dataclass(frozen=True)
+class Caps:
+    """A stand-in for disentkit.methods.base.Capabilities."""
+
+    decoder: bool = False
+    gaussian_posterior: bool = False
+
+
+class SelfSupervised(Encoder):
+    """An encoder that declares no Gaussian posterior (as an SSL method does), although an encode
+    method exists: the declaration is trusted."""
+
+    capabilities = Caps(gaussian_posterior=False)
+
+
+class DeclaredVAE(Encoder):
+    capabilities = Caps(decoder=True, gaussian_posterior=True)
+
+
 @pytest.fixture
 def data() -> PixelFactors:
     return PixelFactors()
@@ -117,20 +148,89 @@ def test_a_metric_does_not_depend_on_the_others_selected(data):
 def test_all_skips_mig_sampled_for_a_plain_callable_and_is_json(data):
     results = evaluate(data, identity, "all", seed=0, preset="fast", progress=False,
                        settings=TINY_INTERVENTION, **TINY)
-    assert list(results) == [name for name in METRICS if name != "mig_sampled"]
+    assert list(results) == list(METRICS)
     round_trip = json.loads(json.dumps(results))
     assert round_trip == results
+    assert results["mig_sampled"]["skipped"] == SKIPPED_NO_POSTERIOR == "no Gaussian posterior"
+    assert results["mig_sampled"]["values"] == {} and results["mig_sampled"]["seconds"] == 0.0
+    assert results["mig_sampled"]["settings"]["num_samples"] == 2_000  # the fast preset, recorded
     for name, result in results.items():
-        assert set(result) == {"values", "settings", "seconds"}
-        assert result["settings"]["codes"] == "mean" and result["settings"]["seed"] == 0
+        expected = {"values", "settings", "seconds"} | ({"skipped"} if name == "mig_sampled" else set())
+        assert set(result) == expected
+        assert result["settings"]["seed"] == 0
         assert result["settings"]["factors"] == ["f0", "f1", "f2"]
         assert all(isinstance(v, float) for v in result["values"].values())
+        assert result["settings"]["codes"] == ("sampled" if name == "mig_sampled" else "mean")
     assert results["downstream_task_boosted_trees"]["settings"]["predictor"] == "gradient_boosting"
     assert results["downstream_task_boosted_trees"]["settings"]["num_train"] == [20, 60]
     assert results["fairness"]["settings"]["num_train"] == 200  # the flat key reaches fairness too
     assert results["fairness"]["values"]["mean_fairness:mean_pred:mean_sens"] == 0.0
     assert results["beta_vae_score"]["values"]["eval_accuracy"] == 1.0
-    assert "mig_sampled" in _select("all", Encoder())
+    # the SSL read-outs on exact codes, with per-factor keys named by the dataset (C = 1 keeps the
+    # 5-class softmax on one code slightly short of perfect)
+    probe = results["linear_probe"]["values"]
+    assert probe["test_accuracy:f0"] == 1.0 and probe["test_accuracy:f2"] > 0.9 > 0.5 > probe["baseline_accuracy:f2"]
+    knn = results["knn"]["values"]  # cosine ignores the length of the codes: far from exact here
+    assert knn["test_accuracy"] > knn["baseline_accuracy"] + 0.2
+    assert results["knn"]["settings"]["k"] == 20 and results["knn"]["settings"]["metric"] == "cosine"
+    assert {"top1_disentanglement", "top1_completeness"} <= set(results["med"]["values"])  # top-k MED, k = 1
+    assert _select("all") == list(METRICS)
+
+
+def test_a_representation_without_posterior_runs_all_and_reports_the_skip(data):
+    model = SelfSupervised()
+    assert callable(model.encode) and not has_posterior(model)
+    assert "capabilities.gaussian_posterior = False" in missing_posterior(model)
+    assert has_posterior(DeclaredVAE()) and has_posterior(Encoder())  # declared / guessed from encode
+    results = evaluate(data, model, "all", preset="fast", progress=False, settings=TINY_INTERVENTION, **TINY)
+    assert results["mig_sampled"]["skipped"] == "no Gaussian posterior"
+    assert all("skipped" not in r for n, r in results.items() if n != "mig_sampled")
+    assert results["mig"]["values"]["discrete_mig"] > 0.9
+    # an explicit set with other metrics skips too; mig_sampled alone is an error naming the reason
+    mixed = evaluate(data, model, ["mig", "mig_sampled"], progress=False, num_train=200)
+    assert mixed["mig_sampled"]["skipped"] == "no Gaussian posterior" and "discrete_mig" in mixed["mig"]["values"]
+    with pytest.raises(ValueError, match="mig_sampled needs a Gaussian posterior.*gaussian_posterior = False"):
+        evaluate(data, model, ["mig_sampled"], progress=False)
+    with pytest.raises(ValueError, match="codes='sampled' needs a Gaussian posterior"):
+        evaluate(data, model, ["mig"], codes="sampled", progress=False)
+    # a declared posterior is used
+    declared = evaluate(data, DeclaredVAE(), ["mig_sampled"], progress=False,
+                        settings={"mig_sampled": {"num_samples": 300}})
+    assert declared["mig_sampled"]["values"]["mig"] > 0.9
+
+
+def test_bad_capabilities_are_an_error():
+    class Odd:
+        capabilities = object()
+
+        def __call__(self, images):
+            return images
+
+    with pytest.raises(ValueError, match="boolean gaussian_posterior"):
+        has_posterior(Odd())
+
+
+def test_shared_pieces_give_the_values_of_the_metrics_called_alone(data):
+    """evaluate computes the MI matrix and the logistic fits once and passes them; every value
+    must equal the metric called on the same arrays, computing its pieces itself."""
+    splits = {}
+    settings = {"mig": {"factors": ["f2", "f0"]}, "linear_probe": {"C": 0.5}, "med": {"topk": 2}}
+    results = evaluate(data, Counting(), ["mig", "dci", "modularity_explicitness", "med", "linear_probe", "knn"],
+                       progress=False, on_splits=splits.update, settings=settings, **TINY)
+    (x, y), (xt, yt) = splits["train"], splits["test"]
+    assert x.shape == (200, 3) and xt.shape == (100, 3)
+    test = dict(codes_test=xt, factors_test=yt)
+    seeds = {name: metric_seed(0, name) for name in ("dci", "modularity_explicitness", "med")}
+    assert results["mig"]["values"] == mig(x, y[:, [2, 0]])
+    assert results["dci"]["values"] == dci(x, y, **test, seed=seeds["dci"])
+    assert results["modularity_explicitness"]["values"] == modularity_explicitness(
+        x, y, **test, seed=seeds["modularity_explicitness"])
+    assert results["med"]["values"] == med(x, y, **test, topk=2, seed=seeds["med"])
+    assert set(results["med"]["values"]) >= {"top2_disentanglement", "top2_completeness"}
+    names = ["f0", "f1", "f2"]
+    assert results["linear_probe"]["values"] == linear_probe(x, y, xt, yt, C=0.5, factor_names=names)
+    assert results["knn"]["values"] == knn_accuracy(x, y, xt, yt, factor_names=names)
+    assert results["linear_probe"]["settings"]["C"] == 0.5
 
 
 def test_module_with_represent_encode_and_sampled_codes(data):
@@ -173,6 +273,7 @@ def test_flat_and_per_metric_settings_and_factor_subsets(data):
         (dict(metrics="mig", codes="median"), "codes must be one of"),
         (dict(metrics="mig", codes="sampled"), "encode"),
         (dict(metrics="mig_sampled"), "encode"),
+        (dict(metrics="knn", settings={"knn": {"metric": "manhattan"}}), "metric must be one of"),
         (dict(metrics="mig", seed=-1), "seed"),
         (dict(metrics="mig", num_train=0), "num_train must be a positive int"),
         (dict(metrics="mig", num_train=[10, 20]), "num_train must be a positive int"),

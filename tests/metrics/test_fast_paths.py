@@ -8,18 +8,25 @@ import warnings
 import numpy as np
 import pytest
 
-import disentkit.metrics._common as common
+import disentkit.metrics._gbt as gbt
 import disentkit.metrics._kernels as kernels
 import disentkit.metrics._sap as sap_module
 import disentkit.metrics._unsupervised as unsup
-from disentkit.metrics import dci, med, modularity_explicitness
-from disentkit.metrics._common import (
-    FastGBTClassifier,
+from disentkit.metrics import dci, med, mig, modularity_explicitness
+from disentkit.metrics._gbt import FastGBTClassifier
+from disentkit.metrics._information import (
+    discrete_mi_matrix,
     histogram_discretize,
     mutual_information_matrix,
 )
 from disentkit.metrics._dci import gbt_importance_matrix, screened_codes
-from disentkit.metrics._logistic import _lbfgs, fit_logistic, fit_logistic_columns
+from disentkit.metrics._logistic import (
+    _lbfgs,
+    fit_logistic,
+    fit_logistic_columns,
+    logistic_fits,
+    standardize,
+)
 from disentkit.metrics._sap import discrete_score_matrix
 
 needs_numba = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
@@ -120,13 +127,15 @@ def test_torch_solver_agrees_with_sklearn(num_classes):
     assert abs(np.mean(ours.predict(x) == y) - np.mean(theirs.predict(x) == y)) < 0.01
 
 
-def test_logistic_fits_are_memoised_and_solvers_checked():
+def test_logistic_fits_are_checked_and_solvers_resolved():
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(200, 3)), rng.integers(0, 3, size=(200, 2))
     first = fit_logistic_columns(x, y, solver="sklearn")
-    assert fit_logistic_columns(x, y, solver="sklearn")[1] is first[1]
-    assert fit_logistic(x, y[:, 0], solver="sklearn") is first[0]
-    assert fit_logistic(x, y[:, 0], solver="sklearn", C=0.5) is not first[0]
+    assert [m.settings for m in first] == [("sklearn", 1.0, 100, 1e-4)] * 2
+    assert first[0].num_samples == 200
+    again = fit_logistic(x, y[:, 0], solver="sklearn")
+    assert again is not first[0]  # no memo: a new fit, with the same numbers
+    np.testing.assert_array_equal(again.coef, first[0].coef)
     assert fit_logistic(x, y[:, 0]).solver == "sklearn"  # auto: few dimensions
     with pytest.raises(ValueError, match="torch"):
         fit_logistic(x, y[:, 0], solver="newton")
@@ -134,21 +143,55 @@ def test_logistic_fits_are_memoised_and_solvers_checked():
         med(x, y, codes_test=x, factors_test=y, solver="lbfgs")
     with pytest.raises(ValueError, match="two classes"):
         fit_logistic(x, np.zeros(200, dtype=int))
+    with pytest.raises(ValueError, match="C must be > 0"):
+        fit_logistic(x, y[:, 0], C=0.0)
 
 
-def test_explicitness_and_med_share_the_torch_fits():
+def test_logistic_fits_passed_in_give_the_values_computed_inside():
     rng = np.random.default_rng(8)
     y, yt = rng.integers(0, 4, size=(800, 2)), rng.integers(0, 4, size=(300, 2))
     w = rng.normal(size=(2, 70))
     x = y @ w + rng.normal(size=(800, 70))
     xt = yt @ w + rng.normal(size=(300, 70))
-    auto = modularity_explicitness(x, y, codes_test=xt, factors_test=yt)
-    ref = modularity_explicitness(x, y, codes_test=xt, factors_test=yt, solver="sklearn")
-    assert auto["explicitness_score_test"] == pytest.approx(ref["explicitness_score_test"], abs=0.01)
-    scores = med(x, y, codes_test=xt, factors_test=yt)
-    assert scores["informativeness_test"] == pytest.approx(
-        med(x, y, codes_test=xt, factors_test=yt, solver="sklearn")["informativeness_test"], abs=0.01
-    )
+    split = dict(codes_test=xt, factors_test=yt)
+    fits = logistic_fits(x, y)  # 70 codes: the torch solver
+    assert fits[0].solver == "torch"
+    np.testing.assert_array_equal(fits[1].coef, fit_logistic(standardize(x, xt)[0], y[:, 1]).coef)
+    alone = modularity_explicitness(x, y, **split)
+    assert modularity_explicitness(x, y, **split, logistic_fits=fits) == alone
+    assert med(x, y, **split, logistic_fits=fits) == med(x, y, **split)
+    ref = modularity_explicitness(x, y, **split, solver="sklearn")
+    assert alone["explicitness_score_test"] == pytest.approx(ref["explicitness_score_test"], abs=0.01)
+    # fits that do not belong to these codes or settings are refused
+    with pytest.raises(ValueError, match="2 models but there are 1 factors"):
+        med(x, y[:, :1], **dict(split, factors_test=yt[:, :1]), logistic_fits=fits)
+    with pytest.raises(ValueError, match=r"needs \('sklearn'"):
+        med(x, y, **split, logistic_fits=fits, solver="sklearn")
+    with pytest.raises(ValueError, match="fitted on 800 rows"):
+        med(x[:500], y[:500], **split, logistic_fits=fits)
+    with pytest.raises(ValueError, match="classes"):
+        med(x, np.column_stack([y[:, 0], y[:, 1] + 1]), **split, logistic_fits=fits)
+
+
+def test_mi_matrix_passed_in_gives_the_values_computed_inside():
+    x = _codes(600, 6, 12)
+    y = np.column_stack([np.digitize(x[:, 0], [-1, 0, 1]), np.random.default_rng(2).integers(0, 5, 600)])
+    xt, yt = x[:200], y[:200]
+    split = dict(codes_test=xt, factors_test=yt)
+    mi = discrete_mi_matrix(x, y, 20)
+    np.testing.assert_array_equal(mi, mutual_information_matrix(histogram_discretize(x, 20), y))
+    assert mig(x, y, mi_matrix=mi) == mig(x, y)
+    assert modularity_explicitness(x, y, **split, mi_matrix=mi) == modularity_explicitness(x, y, **split)
+    assert med(x, y, **split, mi_matrix=mi) == med(x, y, **split)
+    np.testing.assert_array_equal(screened_codes(x, y, 2, mi_matrix=mi), screened_codes(x, y, 2))
+    assert dci(x, y, **split, screen=2, mi_matrix=mi) == dci(x, y, **split, screen=2)
+    # a matrix computed with other bins gives other values: the argument is really used
+    assert mig(x, y, mi_matrix=discrete_mi_matrix(x, y, 5)) == mig(x, y, num_bins=5)
+    assert mig(x, y, mi_matrix=discrete_mi_matrix(x, y, 5)) != mig(x, y)
+    with pytest.raises(ValueError, match=r"mi_matrix has shape \(6, 1\) but .* need \(6, 2\)"):
+        mig(x, y, mi_matrix=mi[:, :1])
+    with pytest.raises(ValueError, match="non-negative"):
+        med(x, y, **split, mi_matrix=-mi)
 
 
 # ------------------------------------------------------------------------------------- fast GBT
@@ -161,7 +204,7 @@ def test_fast_gbt_routing_matches_lightgbm_and_leaf_kinds():
     for it in range(5):
         trees = model.booster_.dump_model(start_iteration=it, num_iteration=1)["tree_info"]
         for c, tree in enumerate(trees):
-            np.testing.assert_array_equal(common._route(tree["tree_structure"], x), leaves[:, it, c])
+            np.testing.assert_array_equal(gbt._route(tree["tree_structure"], x), leaves[:, it, c])
     assert model.leaf_values_.shape == (5, 3, 8)
     assert model.score(x, y) > 0.9 and model.feature_importances_[0] > 0.8
     gradient = FastGBTClassifier(seed=0, n_estimators=5, leaf="gradient").fit(x, y)

@@ -159,16 +159,16 @@ def test_encode_groups_chunks_without_changing_results(data, monkeypatch):
 
 # ------------------------------------------------------------------------------------ BetaVAE
 def test_beta_vae_identity_is_perfect_and_noise_is_near_chance(data):
-    good = beta_vae_score(data, identity, seed=0, batch_size=16, num_train=300, num_eval=200)
+    good = beta_vae_score(data, identity, rng=0, batch_size=16, num_train=300, num_eval=200)
     assert set(good) == {"train_accuracy", "eval_accuracy"}
     assert good["train_accuracy"] == 1.0 and good["eval_accuracy"] == 1.0
-    bad = beta_vae_score(data, Noise(), seed=0, batch_size=16, num_train=300, num_eval=300)
+    bad = beta_vae_score(data, Noise(), rng=0, batch_size=16, num_train=300, num_eval=300)
     assert bad["eval_accuracy"] < 0.5  # chance is 1/3
 
 
 def test_beta_vae_is_deterministic_and_validates(data):
-    a = beta_vae_score(data, Noise(seed=1), seed=3, batch_size=8, num_train=60, num_eval=40)
-    b = beta_vae_score(data, Noise(seed=1), seed=3, batch_size=8, num_train=60, num_eval=40)
+    a = beta_vae_score(data, Noise(seed=1), rng=3, batch_size=8, num_train=60, num_eval=40)
+    b = beta_vae_score(data, Noise(seed=1), rng=3, batch_size=8, num_train=60, num_eval=40)
     assert a == b
     with pytest.raises(ValueError, match="batch_size"):
         beta_vae_score(data, identity, batch_size=0)
@@ -178,7 +178,7 @@ def test_beta_vae_is_deterministic_and_validates(data):
 
 # ---------------------------------------------------------------------------------- FactorVAE
 def test_factor_vae_identity_noise_and_active_dims(data):
-    kw = dict(seed=0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)
+    kw = dict(rng=0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)
     good = factor_vae_score(data, identity, **kw)
     assert good == {"train_accuracy": 1.0, "eval_accuracy": 1.0, "num_active_dims": 3.0}
     bad = factor_vae_score(data, Noise(), **kw)
@@ -191,7 +191,7 @@ def test_factor_vae_prunes_constant_and_tiny_dimensions(data):
         tiny = 0.01 * codes[:, :1]  # std about 0.008 < 0.05
         return np.concatenate([np.full_like(codes[:, :1], 7.0), codes, tiny], axis=1)
 
-    kw = dict(seed=0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)
+    kw = dict(rng=0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)
     scores = factor_vae_score(data, padded, **kw)
     assert scores == {"train_accuracy": 1.0, "eval_accuracy": 1.0, "num_active_dims": 3.0}
     legacy = factor_vae_score(data, padded, legacy_num_active_dims=True, **kw)
@@ -206,7 +206,7 @@ def test_factor_vae_prunes_constant_and_tiny_dimensions(data):
 @pytest.mark.parametrize("predictor", ["logistic_regression_cv", "gradient_boosting"])
 def test_downstream_keys_and_identity_accuracy(data, predictor):
     scores = downstream_task(
-        data, identity, seed=0, num_train=(10, 200), num_test=200, predictor=predictor
+        data, identity, rng=0, num_train=(10, 200), num_test=200, predictor=predictor
     )
     per_size = ["mean_train_accuracy", "mean_test_accuracy", "min_train_accuracy", "min_test_accuracy"]
     per_size += [f"{s}_accuracy_factor_{i}" for i in range(3) for s in ("train", "test")]
@@ -218,7 +218,7 @@ def test_downstream_keys_and_identity_accuracy(data, predictor):
 
 
 def test_downstream_noise_is_near_chance_and_validates(data):
-    scores = downstream_task(data, Noise(), seed=0, num_train=300, num_test=300,
+    scores = downstream_task(data, Noise(), rng=0, num_train=300, num_test=300,
                              predictor="gradient_boosting")
     assert scores["300:mean_test_accuracy"] < 0.5  # chance is (1/3 + 1/4 + 1/5) / 3
     with pytest.raises(ValueError, match="predictor"):
@@ -250,7 +250,7 @@ def test_fairness_scores_keys_and_aggregates():
 
 
 def test_fairness_identity_is_fair_and_entangled_is_not(data):
-    scores = fairness(data, identity, seed=0, num_train=300, num_test_points_per_class=30)
+    scores = fairness(data, identity, rng=0, num_train=300, num_test_points_per_class=30)
     expected = set()
     for p in ("mean_fairness", "max_fairness"):
         expected |= {f"{p}:pred{i}:sens{j}" for i in range(3) for j in range(3) if i != j}
@@ -265,7 +265,7 @@ def test_fairness_identity_is_fair_and_entangled_is_not(data):
         codes = np.rint(identity(images))  # exact integers: no rounding residue to decode
         return np.stack([codes[:, 0] + codes[:, 1], codes[:, 2]], axis=1)
 
-    unfair = fairness(data, entangled, seed=0, num_train=300, num_test_points_per_class=30)
+    unfair = fairness(data, entangled, rng=0, num_train=300, num_test_points_per_class=30)
     assert unfair["mean_fairness:pred0:sens1"] > 0.1  # predicting f0 follows interventions on f1
     assert unfair["max_fairness:pred2:sens0"] == 0.0  # f2 is read from its own code
     assert unfair["max_fairness:pred0:sens1"] >= unfair["mean_fairness:pred0:sens1"]
@@ -288,14 +288,14 @@ def test_mixture_entropy_of_one_gaussian_is_analytic():
 
 
 def test_mig_sampled_tight_posterior_is_near_one_uninformative_is_zero(data):
-    scores = mig_sampled(data, Encoder(logvar=-12.0), seed=0, num_samples=600)
+    scores = mig_sampled(data, Encoder(logvar=-12.0), rng=0, num_samples=600)
     assert set(scores) == {"mig", "mig:f0", "mig:f1", "mig:f2"}
     assert scores["mig"] > 0.9 and min(scores.values()) > 0.85
-    flat = mig_sampled(data, Encoder(informative=False, logvar=0.0), seed=0, num_samples=600)
+    flat = mig_sampled(data, Encoder(informative=False, logvar=0.0), rng=0, num_samples=600)
     assert max(flat.values()) < 1e-9
-    subset = mig_sampled(data, Encoder(), seed=0, num_samples=600, factors=("f2", "f0"))
+    subset = mig_sampled(data, Encoder(), rng=0, num_samples=600, factors=("f2", "f0"))
     assert set(subset) == {"mig", "mig:f2", "mig:f0"}
-    assert mig_sampled(data, Encoder(), seed=0, num_samples=600) == scores
+    assert mig_sampled(data, Encoder(), rng=0, num_samples=600) == scores
 
 
 def test_mig_sampled_matches_a_naive_implementation(data):
@@ -310,7 +310,7 @@ def test_mig_sampled_matches_a_naive_implementation(data):
             return mu, np.tanh(mu) - 1.0
 
     n = 120
-    scores = mig_sampled(data, Mixed(), seed=7, num_samples=n)
+    scores = mig_sampled(data, Mixed(), rng=7, num_samples=n)
     gen = np.random.default_rng(7)  # replay the draws: factors, rendering, code samples
     f = balanced_factors(data.factor_sizes, n, gen)
     mu, logvar = Mixed().encode(data.observations(f, gen))

@@ -56,7 +56,8 @@ DECODER_AFTER_GEN7 = [
     ("deconvs.4.weight", 1.8875633760824257, 629.2490547522987),
     ("deconvs.6.weight", -3.385069108044263, 80.68765494530089),
 ]
-# float64 sums of (mu, logvar) on _images(c) (B = 2)
+# float64 sums of (mu, logvar) on _images(c) (B = 2); the weights above are exact, the forward
+# pass is float32 and its summation order differs between CPUs (AVX2 vs AVX-512 kernels)
 FWD_CONV_1_10_SEED0 = (-0.0598199930973351, 0.10268516023643315)
 FWD_FC_1_10_SEED0 = (-1.4113274216651917, 3.577048808336258)
 FWD_CONV_3_6_GEN7 = (-0.06109340232796967, -0.18034031335264444)
@@ -85,16 +86,16 @@ def test_conv_encoder_weights_match_single_module_checksums():
     enc = ConvEncoder(1, 10, rng=0)
     _check_checksums(enc, CONV_1_10_SEED0)
     mu, logvar = enc(_images(1))
-    assert mu.double().sum().item() == pytest.approx(FWD_CONV_1_10_SEED0[0], rel=1e-9)
-    assert logvar.double().sum().item() == pytest.approx(FWD_CONV_1_10_SEED0[1], rel=1e-9)
+    assert mu.double().sum().item() == pytest.approx(FWD_CONV_1_10_SEED0[0], rel=1e-5, abs=1e-5)
+    assert logvar.double().sum().item() == pytest.approx(FWD_CONV_1_10_SEED0[1], rel=1e-5, abs=1e-5)
 
 
 def test_fc_encoder_weights_match_single_module_checksums():
     enc = FCEncoder(1, 10, rng=0)
     _check_checksums(enc, FC_1_10_SEED0)
     mu, logvar = enc(_images(1))
-    assert mu.double().sum().item() == pytest.approx(FWD_FC_1_10_SEED0[0], rel=1e-9)
-    assert logvar.double().sum().item() == pytest.approx(FWD_FC_1_10_SEED0[1], rel=1e-9)
+    assert mu.double().sum().item() == pytest.approx(FWD_FC_1_10_SEED0[0], rel=1e-5, abs=1e-5)
+    assert logvar.double().sum().item() == pytest.approx(FWD_FC_1_10_SEED0[1], rel=1e-5, abs=1e-5)
 
 
 def test_shared_generator_advances_as_before():
@@ -103,8 +104,8 @@ def test_shared_generator_advances_as_before():
     _check_checksums(enc, CONV_3_6_GEN7)
     _check_checksums(dec, DECODER_AFTER_GEN7)
     mu, logvar = enc(_images(3))
-    assert mu.double().sum().item() == pytest.approx(FWD_CONV_3_6_GEN7[0], rel=1e-9)
-    assert logvar.double().sum().item() == pytest.approx(FWD_CONV_3_6_GEN7[1], rel=1e-9)
+    assert mu.double().sum().item() == pytest.approx(FWD_CONV_3_6_GEN7[0], rel=1e-5, abs=1e-5)
+    assert logvar.double().sum().item() == pytest.approx(FWD_CONV_3_6_GEN7[1], rel=1e-5, abs=1e-5)
 
 
 def _old_conv_encoder(c: int, d: int, seed: int) -> nn.ModuleDict:

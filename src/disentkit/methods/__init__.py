@@ -31,6 +31,10 @@ _REGISTRY: dict[str, str] = {
     "dip_vae_ii": "disentkit.methods.dip_vae:DIPVAEII",
     "ada_gvae": "disentkit.methods.ada_gvae:AdaGVAE",
     "ada_ml_vae": "disentkit.methods.ada_gvae:AdaMLVAE",
+    "byol": "disentkit.methods.byol:BYOL",
+    "simsiam": "disentkit.methods.simsiam:SimSiam",
+    "barlow_twins": "disentkit.methods.barlow_twins:BarlowTwins",
+    "vicreg": "disentkit.methods.vicreg:VICReg",
 }
 _CLASSES: dict[str, type[Method]] = {}
 

@@ -2,7 +2,12 @@
 
 Array-level metrics take codes ``(N, D)`` and integer factors ``(N, F)`` (row-major) and return a
 flat ``dict[str, float]`` whose keys equal disentanglement_lib's, so numbers compare with published
-ones. Intervention metrics take a dataset and a representation. Names are resolved lazily so that
+ones; ``linear_probe`` and ``knn_accuracy`` (the self-supervised read-outs) report ``test_accuracy``
+and ``test_accuracy:<factor>``. The metrics that read the mutual-information matrix or the
+per-factor logistic fits take them as ``mi_matrix=`` / ``logistic_fits=`` (from
+:func:`discrete_mi_matrix`, :func:`logistic_fits`) so that several of them share one computation.
+Intervention metrics take a dataset and a representation, and their randomness as ``rng`` (an int
+seed or a numpy Generator). Names are resolved lazily so that
 ``import disentkit.metrics`` does not import scikit-learn.
 """
 
@@ -20,6 +25,8 @@ _EXPORTS = {
     "irs": "_irs",
     "unsupervised": "_unsupervised",
     "med": "_med",
+    "linear_probe": "_probe",
+    "knn_accuracy": "_knn",
     # need a dataset and a representation
     "beta_vae_score": "_beta_vae",
     "factor_vae_score": "_factor_vae",
@@ -33,6 +40,10 @@ _EXPORTS = {
     # representations
     "as_representation": "_representation",
     "posterior_of": "_representation",
+    "has_posterior": "_representation",
+    # shared pieces, to compute once and pass to several metrics
+    "discrete_mi_matrix": "_information",
+    "logistic_fits": "_logistic",
 }
 
 __all__ = sorted(_EXPORTS)

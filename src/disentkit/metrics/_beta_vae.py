@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._common import check_positive_int, make_logistic_regression, quiet_fit
+from disentkit.metrics._checks import check_positive_int
+from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
 from disentkit.metrics._representation import as_representation, encode_groups
 
 __all__ = ["beta_vae_score"]
@@ -45,7 +46,7 @@ def beta_vae_score(
     dataset: Any,
     representation: Any,
     *,
-    seed: RandomLike = 0,
+    rng: RandomLike = 0,
     batch_size: int = 64,
     num_train: int = 10_000,
     num_eval: int = 5_000,
@@ -57,7 +58,7 @@ def beta_vae_score(
     dataset: a :class:`~disentkit.data.GroundTruthData` with at least two factors.
     representation: a callable images -> codes or an ``nn.Module`` with ``represent`` (see
         :func:`~disentkit.metrics._representation.as_representation`).
-    seed: the seed (or numpy Generator) of every draw: factor indices, factor batches, rendering
+    rng: an int seed or a numpy Generator for every draw: factor indices, factor batches, rendering
         noise, and the classifier's ``random_state``.
     batch_size: ``B``, the pairs of images averaged into one feature (64 in the study).
     num_train, num_eval: the training and evaluation points (10,000 and 5,000 in the study).
@@ -82,7 +83,7 @@ def beta_vae_score(
             f"the BetaVAE score needs at least two factors, the dataset has {dataset.num_factors}"
         )
     rep = as_representation(representation)
-    gen = check_random_state(seed)
+    gen = check_random_state(rng)
     x_train, y_train = _points(dataset, rep, batch_size, num_train, gen)
     x_eval, y_eval = _points(dataset, rep, batch_size, num_eval, gen)
     if np.unique(y_train).size < 2:

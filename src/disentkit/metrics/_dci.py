@@ -10,19 +10,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._common import (
-    check_inputs,
-    check_positive_int,
-    histogram_discretize,
-    make_gbt_classifier,
-    mutual_information_matrix,
-)
+from disentkit.metrics._checks import check_inputs, check_mi_matrix, check_positive_int
+from disentkit.metrics._gbt import make_gbt_classifier
+from disentkit.metrics._information import discrete_mi_matrix
 
 #: Default of ``dci(screen=...)``: the fast estimator sees at most this many codes.
 SCREEN_DEFAULT = 128
 #: The fast estimator on more than WIDE_DIM codes uses WIDE_MAX_BIN histogram bins (not 4095).
 WIDE_DIM = 64
 WIDE_MAX_BIN = 15
+#: Histogram bins of the mutual information that :func:`screened_codes` ranks codes by.
+SCREEN_NUM_BINS = 20
 
 # disentanglement_lib adds this to every importance before normalising a row or column.
 _ENTROPY_EPS = 1e-11
@@ -93,13 +91,14 @@ def gbt_importance_matrix(
     seed: int = 0,
     screen: int | None = None,
     n_jobs: int = 1,
+    mi_matrix: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Fit one gradient-boosting classifier per factor; return ``(R, train_acc, test_acc)``.
 
     ``R[:, j]`` is the importance of each code for factor j (sums to 1); the accuracies are
-    averaged over factors. See :func:`~disentkit.metrics._common.make_gbt_classifier`.
-    ``screen=k`` (with D > k): the classifiers see only the k codes :func:`screened_codes` picks;
-    the other codes get importance 0. The fast estimator on more than :data:`WIDE_DIM` codes bins
+    averaged over factors. See :func:`~disentkit.metrics._gbt.make_gbt_classifier`.
+    ``screen=k`` (with D > k): the classifiers see only the k codes :func:`screened_codes` picks
+    (from ``mi_matrix`` when given); the other codes get importance 0. The fast estimator on more than :data:`WIDE_DIM` codes bins
     them into :data:`WIDE_MAX_BIN` bins instead of 4095 (LightGBM's 4-bit histograms).
     ``n_jobs`` fits that many factors' classifiers at once in threads (each classifier stays on one
     thread, so the result does not depend on ``n_jobs``).
@@ -107,7 +106,7 @@ def gbt_importance_matrix(
     d = codes.shape[1]
     cols = slice(None)
     if screen is not None and d > screen:
-        cols = screened_codes(codes, factors, screen)
+        cols = screened_codes(codes, factors, screen, mi_matrix=mi_matrix)
     x, xt = codes[:, cols], codes_test[:, cols]
     params = {}
     if estimator == "fast" and x.shape[1] > WIDE_DIM:
@@ -137,18 +136,33 @@ def gbt_importance_matrix(
 
 
 def screened_codes(
-    codes: np.ndarray, factors: np.ndarray, budget: int, num_bins: int = 20
+    codes: np.ndarray,
+    factors: np.ndarray,
+    budget: int,
+    num_bins: int = SCREEN_NUM_BINS,
+    *,
+    mi_matrix: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sorted indices of at most ``budget`` codes: the best few for every factor, by mutual info.
 
     Each factor ranks the codes by ``I(c_i; v_j)`` (MIG's estimate: ``num_bins`` equal-width bins;
     ties to the lower index); the factors' rankings are then merged round-robin (every factor's
     best code, then every factor's second best, ...) until ``budget`` distinct codes are chosen.
+    ``mi_matrix``: ``discrete_mi_matrix(codes, factors, num_bins)`` if already computed.
     """
-    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="dci")
     ranked = np.argsort(-mi, axis=0, kind="stable").ravel()  # rank-major: all factors' rank 0 ...
     _, first = np.unique(ranked, return_index=True)
     return np.sort(ranked[np.sort(first)][:budget])
+
+
+def uses_mi_matrix(num_codes: int, *, estimator: str = "fast", screen: int | None = SCREEN_DEFAULT) -> bool:
+    """Whether :func:`dci` with these settings reads the mutual-information matrix (it screens the
+    codes: the fast estimator on more than ``screen`` codes)."""
+    return estimator == "fast" and screen is not None and num_codes > screen
 
 
 def dci(
@@ -161,6 +175,7 @@ def dci(
     seed: int = 0,
     screen: int | None = SCREEN_DEFAULT,
     n_jobs: int = 1,
+    mi_matrix: Any = None,
 ) -> dict[str, float]:
     """DCI scores of codes (N, D) against integer factors (N, F); needs a test split.
 
@@ -170,23 +185,22 @@ def dci(
     keys; its code calls them errors).
 
     ``estimator="reference"`` fits sklearn's ``GradientBoostingClassifier`` with its defaults, as
-    disentanglement_lib does (minutes per representation), but seeded with ``seed``.
-    ``estimator="fast"`` (default) grows the same trees with LightGBM (squared-error gains on the
-    softmax gradients, sklearn's Newton leaf values, near-exact thresholds; 40 rounds at learning
-    rate 0.25, see :class:`~disentkit.metrics._common.FastGBTClassifier`). On 27 small synthetic
-    and trained-like cases (N = 1000-2000, 3-40 classes) its disentanglement, completeness and test
-    informativeness were within 0.012, 0.008 and 0.014 of the seeded reference estimator's.
-    Record which one you used.
+    disentanglement_lib does, but seeded with ``seed``. ``estimator="fast"`` (default) grows the
+    same trees with LightGBM (squared-error gains on the softmax gradients, sklearn's Newton leaf
+    values, near-exact thresholds; 40 rounds at learning rate 0.25, see
+    :class:`~disentkit.metrics._gbt.FastGBTClassifier`); its agreement with the reference and its
+    speed are measured by ``benchmarks/metrics_speed.py``. Record which one you used.
 
     ``screen=k`` (default :data:`SCREEN_DEFAULT`; ``None`` switches it off) applies to the fast
     estimator on codes with more than k dimensions only: the classifiers see the k codes
     :func:`screened_codes` picks (each factor's most informative codes by MIG's mutual information,
     merged round-robin) and the other codes get importance 0; above :data:`WIDE_DIM` codes they
     use :data:`WIDE_MAX_BIN` histogram bins. A multiclass GBT costs D times the number of classes
-    per round, so this is what makes 2048-D codes affordable (25 s instead of about 5 minutes for
-    dSprites-sized factors); it is an approximation: on 256-D tanh-mixed codes (N = 2000) screening
-    to 128 codes moved disentanglement by -0.03 and completeness by +0.06 (importance spread over
-    fewer codes), see ``benchmarks/metrics_speed.py --check-wide``. The setting is recorded.
+    per round, which is what screening saves on wide codes. It is an approximation (importance is
+    spread over fewer codes, which moves disentanglement and completeness; see
+    ``benchmarks/metrics_speed.py --check-wide``). The setting is recorded. ``mi_matrix``: the
+    screening's ``discrete_mi_matrix(codes, factors, SCREEN_NUM_BINS)`` if already computed (used
+    only when screening happens, see :func:`uses_mi_matrix`).
 
     ``n_jobs`` fits that many factors at once (threads); the values do not depend on it.
     """
@@ -197,7 +211,7 @@ def dci(
         screen = check_positive_int(screen, "screen")
     importance, train_acc, test_acc = gbt_importance_matrix(
         codes, factors, codes_test, factors_test, estimator=estimator, seed=seed,
-        screen=screen if estimator == "fast" else None, n_jobs=n_jobs,
+        screen=screen if estimator == "fast" else None, n_jobs=n_jobs, mi_matrix=mi_matrix,
     )
     return {
         "informativeness_train": train_acc,

@@ -15,13 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._common import (
-    GBT_ESTIMATORS,
-    check_positive_int,
-    make_gbt_classifier,
-    make_logistic_regression,
-    quiet_fit,
-)
+from disentkit.metrics._checks import check_positive_int
+from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
+from disentkit.metrics._gbt import GBT_ESTIMATORS, make_gbt_classifier
 from disentkit.metrics._representation import as_representation, sample_codes
 
 __all__ = ["downstream_task", "PREDICTORS", "fit_classifier", "predict_labels"]
@@ -61,7 +57,7 @@ def downstream_task(
     dataset: Any,
     representation: Any,
     *,
-    seed: RandomLike = 0,
+    rng: RandomLike = 0,
     num_train: int | Sequence[int] = (10, 100, 1000, 10000),
     num_test: int = 5_000,
     predictor: str = "logistic_regression_cv",
@@ -73,12 +69,12 @@ def downstream_task(
     ----------
     dataset: a :class:`~disentkit.data.GroundTruthData`.
     representation: a callable images -> codes or an ``nn.Module`` with ``represent``.
-    seed: the seed (or numpy Generator) of every draw and of the classifiers.
+    rng: an int seed or a numpy Generator for every draw and of the classifiers.
     num_train: the training sizes (an int is one size); (10, 100, 1000, 10000) in the study.
     num_test: test samples, drawn afresh for each training size (5,000).
     predictor: ``"logistic_regression_cv"`` (``LogisticRegressionCV(Cs=10, cv=KFold(5))``, the
         reference's ``logistic_regression_cv``) or ``"gradient_boosting"`` (the reference's
-        ``gradient_boosting_classifier``, built by ``_common.make_gbt_classifier``).
+        ``gradient_boosting_classifier``, built by ``_gbt.make_gbt_classifier``).
     estimator: for ``"gradient_boosting"``: ``"fast"`` (LightGBM, the default, as for DCI) or
         ``"reference"`` (scikit-learn's GradientBoostingClassifier with its defaults, seeded).
 
@@ -96,7 +92,7 @@ def downstream_task(
     if estimator not in GBT_ESTIMATORS:
         raise ValueError(f"estimator must be one of {GBT_ESTIMATORS}, got {estimator!r}")
     rep = as_representation(representation)
-    gen = check_random_state(seed)
+    gen = check_random_state(rng)
     scores: dict[str, float] = {}
     for n in sizes:
         codes, factors = sample_codes(dataset, rep, n, gen)

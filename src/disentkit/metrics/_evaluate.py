@@ -1,11 +1,19 @@
 """``evaluate``: run a named set of metrics on a dataset and a representation.
 
-The array-level metrics (mig, sap, dci, modularity_explicitness, irs, unsupervised, med) share one
-train split and one test split: both are drawn with the dataset's sampler from one generator
-seeded by ``seed`` (train first), rendered and encoded once, and every metric uses the first
-``num_train`` / ``num_test`` rows. The metrics that need the dataset itself (BetaVAE, FactorVAE,
-downstream, fairness, sampled MIG) run afterwards, each with its own seed derived from ``seed``
-and its name, so a metric's value does not depend on which other metrics were selected.
+The array-level metrics (mig, sap, dci, modularity_explicitness, irs, unsupervised, med,
+linear_probe, knn) share one train split and one test split: both are drawn with the dataset's
+sampler from one generator seeded by ``seed`` (train first), rendered and encoded once, and every
+metric uses the first ``num_train`` / ``num_test`` rows. The pieces several of them read (the
+mutual-information matrix, the per-factor logistic regressions) are computed once per call and
+passed to each (:class:`~disentkit.metrics._shared.SharedPieces`). The metrics that need the
+dataset itself (BetaVAE, FactorVAE, downstream, fairness, sampled MIG) run afterwards, each with
+its own seed derived from ``seed`` and its name, so a metric's value does not depend on which
+other metrics were selected.
+
+A representation without a Gaussian posterior (its ``capabilities.gaussian_posterior`` is False,
+or, without ``capabilities``, it has no ``encode``) cannot be scored by ``mig_sampled``: a set that
+includes it among other metrics (``"all"`` too) records ``{"values": {}, "skipped": "no Gaussian
+posterior", ...}`` for it; asking for it alone raises ``ValueError``.
 
 Example::
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import time
+import typing
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -27,12 +36,16 @@ import numpy as np
 
 from disentkit.metrics._representation import (
     as_representation,
-    has_posterior,
+    missing_posterior,
     sample_codes,
     sampled_representation,
 )
+from disentkit.metrics._shared import SharedPieces
 
-__all__ = ["evaluate", "METRICS", "PRESETS", "MetricInfo", "metric_seed"]
+__all__ = ["evaluate", "METRICS", "PRESETS", "MetricInfo", "metric_seed", "SKIPPED_NO_POSTERIOR"]
+
+#: The ``"skipped"`` reason of a posterior metric on a representation without ``q(z|x)``.
+SKIPPED_NO_POSTERIOR = "no Gaussian posterior"
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,7 @@ class MetricInfo:
     function: the function's name in :mod:`disentkit.metrics`.
     uses_test: array-level metrics that score a held-out split (get ``num_test`` test rows).
     fixed: settings fixed by this entry (not overridable).
+    names_factors: the function takes ``factor_names`` (per-factor keys use the dataset's names).
     """
 
     kind: str
@@ -51,6 +65,7 @@ class MetricInfo:
     function: str
     uses_test: bool = False
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    names_factors: bool = False
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -63,8 +78,13 @@ METRICS: dict[str, MetricInfo] = {
     "irs": MetricInfo("array", "interventional robustness score (Suter et al.)", "irs"),
     "unsupervised": MetricInfo("array", "Gaussian total correlation, Wasserstein correlation, code MI",
                                "unsupervised"),
-    "med": MetricInfo("array", "MED: DCI with a mutual-information importance matrix (Cao et al.)",
-                      "med", uses_test=True),
+    "med": MetricInfo("array", "MED and top-k MED: DCI with a mutual-information importance matrix "
+                      "(Cao et al.)", "med", uses_test=True),
+    "linear_probe": MetricInfo("array", "linear probe per factor: logistic regression on frozen codes, "
+                               "with the majority-class baseline", "linear_probe", uses_test=True,
+                               names_factors=True),
+    "knn": MetricInfo("array", "k-nearest-neighbour accuracy per factor (cosine, majority vote)",
+                      "knn_accuracy", uses_test=True, names_factors=True),
     "beta_vae_score": MetricInfo("intervention", "BetaVAE score (Higgins et al.)", "beta_vae_score"),
     "factor_vae_score": MetricInfo("intervention", "FactorVAE score (Kim & Mnih)", "factor_vae_score"),
     "downstream_task_logistic_regression": MetricInfo(
@@ -94,6 +114,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "irs": {"num_train": 10_000},
         "unsupervised": {"num_train": 10_000},
         "med": {"num_train": 10_000, "num_test": 10_000},
+        "linear_probe": dict(_ARRAY_REFERENCE),
+        "knn": {**_ARRAY_REFERENCE, "k": 20},
         "beta_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
         "factor_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000,
                              "num_variance_estimate": 10_000, "prune_threshold": 0.05},
@@ -112,6 +134,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "irs": {"num_train": 2_000},
         "unsupervised": {"num_train": 2_000},
         "med": dict(_ARRAY_FAST),
+        "linear_probe": dict(_ARRAY_FAST),
+        "knn": {**_ARRAY_FAST, "k": 20},
         "beta_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250},
         "factor_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250,
                              "num_variance_estimate": 2_000, "prune_threshold": 0.05},
@@ -125,7 +149,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 CODES = ("mean", "sampled")
 
 # Parameters that evaluate itself provides; never settings.
-_MANAGED = {"codes", "factors", "codes_test", "factors_test", "seed"}
+_MANAGED = {"codes", "factors", "codes_test", "factors_test", "seed", "rng", "factor_names",
+            "mi_matrix", "logistic_fits"}
 _MANAGED_POSTERIOR = {"batch_size", "device"}
 
 
@@ -158,11 +183,12 @@ def _defaults(name: str) -> dict[str, Any]:
     return out
 
 
-def _select(metrics: str | Sequence[str], representation: Any) -> list[str]:
+def _select(metrics: str | Sequence[str]) -> list[str]:
+    """The selected names in :data:`METRICS` order, without duplicates (``"all"``: every metric)."""
     valid = ", ".join(METRICS)
     if isinstance(metrics, str):
         if metrics == "all":
-            return [n for n in METRICS if METRICS[n].kind != "posterior" or has_posterior(representation)]
+            return list(METRICS)
         metrics = [metrics]
     names = list(metrics)
     if not names:
@@ -170,7 +196,7 @@ def _select(metrics: str | Sequence[str], representation: Any) -> list[str]:
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; valid names: {valid} (or 'all')")
-    return [n for n in METRICS if n in names]  # METRICS order, without duplicates
+    return [n for n in METRICS if n in names]
 
 
 def _jsonable(value: Any) -> Any:
@@ -216,7 +242,17 @@ def _resolve_settings(
         resolved[name].update(values)
     for name, values in resolved.items():
         _check_sizes(name, values, accepted[name])
+        _check_choices(name, values)
     return resolved
+
+
+def _check_choices(name: str, values: Mapping[str, Any]) -> None:
+    """Settings the metric function annotates with a ``Literal`` must be one of its values."""
+    hints = typing.get_type_hints(_function(METRICS[name]))
+    for key, value in values.items():
+        hint = hints.get(key)
+        if typing.get_origin(hint) is typing.Literal and value not in typing.get_args(hint):
+            raise ValueError(f"{name}: {key} must be one of {typing.get_args(hint)}, got {value!r}")
 
 
 def _is_count(value: Any) -> bool:
@@ -261,6 +297,7 @@ def evaluate(
     codes: str = "mean",
     encode_batch_size: int = 256,
     device: Any = None,
+    on_splits: Callable[[Mapping[str, tuple[np.ndarray, np.ndarray]]], None] | None = None,
     **flat_settings: Any,
 ) -> dict[str, dict[str, Any]]:
     """Run the metrics ``metrics`` on ``dataset`` and ``representation``.
@@ -269,12 +306,15 @@ def evaluate(
     ----------
     dataset: a :class:`~disentkit.data.GroundTruthData`.
     representation: a callable numpy images -> codes, or an ``nn.Module`` with ``represent`` (see
-        :func:`~disentkit.metrics._representation.as_representation`); modules with
-        ``encode(images) -> (mu, logvar)`` also get ``mig_sampled`` and ``codes="sampled"``.
-    metrics: ``"all"``, a name or a list of names from :data:`METRICS`. ``"all"`` includes
-        ``mig_sampled`` only when the representation has ``encode``.
+        :func:`~disentkit.metrics._representation.as_representation`). One with a Gaussian
+        posterior (``capabilities.gaussian_posterior``, or without ``capabilities`` an
+        ``encode(images) -> (mu, logvar)``) also gets ``mig_sampled`` and ``codes="sampled"``.
+    metrics: ``"all"``, a name or a list of names from :data:`METRICS`. Without a posterior,
+        ``mig_sampled`` in a set of several metrics (``"all"`` too) is skipped with a recorded
+        reason (see Returns); asked for alone, it raises ``ValueError``.
     seed: a non-negative int. The shared splits come from ``default_rng(seed)`` (train, then
-        test); metric ``m`` gets ``metric_seed(seed, m)``.
+        test); metric ``m`` gets ``metric_seed(seed, m)`` (its ``rng``, or its ``seed`` for the
+        array metrics that take one).
     preset: the sample sizes, from :data:`PRESETS`:
 
         ================================  ===========================  ===========================
@@ -283,6 +323,9 @@ def evaluate(
         mig, irs, unsupervised            train 10,000                 train 2,000
         sap, dci, modularity_explicitness train 10,000, test 5,000     train 2,000, test 1,000
         med                               train 10,000, test 10,000    train 2,000, test 1,000
+        linear_probe                      train 10,000, test 5,000     train 2,000, test 1,000
+        knn                               train 10,000, test 5,000;    train 2,000, test 1,000;
+                                          k = 20                       k = 20
         beta_vae_score                    B 64; 10,000 train, 5,000    B 64; 500 train, 250 eval
                                           eval points (1.9 M images)   points (96,000 images)
         factor_vae_score                  B 64; 10,000 / 5,000 votes;  B 64; 500 / 250 votes;
@@ -293,19 +336,21 @@ def evaluate(
         mig_sampled                       N = S = 10,000               N = S = 2,000
         ================================  ===========================  ===========================
 
-        The image counts are what cost time on a CPU (about 1 ms per 64x64 image for the standard
-        conv encoder on one core): "fast" encodes about 160,000 images on dSprites, "reference"
-        about 3 million.
-        Every other setting is the metric function's default (e.g. the ``"fast"`` LightGBM
-        estimator of DCI, downstream and fairness in both presets).
+        The image counts are what cost time: "fast" encodes about 160,000 images on dSprites,
+        "reference" about 3 million. Every other setting is the metric function's default (e.g.
+        the ``"fast"`` LightGBM estimator of DCI, downstream and fairness in both presets; MED's
+        ``topk=1``; the probe's ``C=1``, ``max_iter=100``; kNN's ``metric="cosine"``).
     progress: show a tqdm progress bar over the metrics.
-    settings: per-metric settings, ``{"dci": {"estimator": "reference"}}``; they override the
-        flat settings and the preset.
+    settings: per-metric settings, ``{"dci": {"estimator": "reference"}, "med": {"topk": 5}}``;
+        they override the flat settings and the preset.
     codes: ``"mean"``: the representation's own output (``represent``, the posterior mean for the
-        VAE family); ``"sampled"``: one draw from ``q(z|x)`` per image (needs ``encode``). Recorded
-        in every result.
+        VAE family); ``"sampled"``: one draw from ``q(z|x)`` per image (needs a posterior).
+        Recorded in every result.
     encode_batch_size, device: images per call of the representation, and the device of the
         inputs of a module (default: its own).
+    on_splits: called once with ``{"train": (codes, factors), "test": (codes, factors)}`` (test
+        only when a selected metric uses one) right after the shared splits are encoded, e.g. to
+        keep them for a report; not called when no array metric is selected.
     flat_settings: a setting applied to every selected metric that accepts it (e.g.
         ``num_train=5000``, ``num_bins=10``, ``factors=("scale", "orientation", "posX", "posY")``
         for the array-level metrics and ``mig_sampled``). The array-level metrics accept
@@ -318,24 +363,29 @@ def evaluate(
     ``{metric: {"values": {key: float}, "settings": {...}, "seconds": float}}``, JSON-serialisable,
     in :data:`METRICS` order. ``settings`` holds everything that changes the number: sample sizes,
     the metric's own settings, ``factors`` (the scored names), ``codes`` and ``seed``. ``seconds``
-    is the metric's own time (for array metrics, excluding the shared encoding).
+    is the metric's own time (for array metrics, excluding the shared encoding; a shared MI matrix
+    or set of logistic fits is charged to the first metric that reads it). A skipped metric has
+    empty ``values``, ``seconds`` 0 and ``"skipped": "no Gaussian posterior"``
+    (:data:`SKIPPED_NO_POSTERIOR`).
 
     Raises
     ------
     ValueError, before any work: an unknown metric, preset, setting or ``codes``; ``mig_sampled``
-    or ``codes="sampled"`` without ``encode``; a bad seed or sample size.
+    alone or ``codes="sampled"`` without a posterior; a bad seed or sample size.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     seed = int(seed)
     if codes not in CODES:
         raise ValueError(f"codes must be one of {CODES}, got {codes!r}")
-    names = _select(metrics, representation)
-    if ("mig_sampled" in names or codes == "sampled") and not has_posterior(representation):
-        raise ValueError(
-            "mig_sampled and codes='sampled' need a representation with encode(images) -> (mu, "
-            f"logvar); {type(representation).__name__} has none"
-        )
+    names = _select(metrics)
+    posterior_names = [n for n in names if METRICS[n].kind == "posterior"]
+    reason = missing_posterior(representation) if posterior_names or codes == "sampled" else None
+    if reason is not None and codes == "sampled":
+        raise ValueError(f"codes='sampled' needs a Gaussian posterior q(z|x); {reason}")
+    if reason is not None and len(posterior_names) == len(names):
+        raise ValueError(f"{', '.join(names)} needs a Gaussian posterior q(z|x); {reason}")
+    skipped = set(posterior_names) if reason is not None else set()
     resolved = _resolve_settings(names, preset, settings, flat_settings)
     columns = {
         name: _factor_columns(dataset, resolved[name].get("factors"), name)
@@ -356,12 +406,12 @@ def evaluate(
     results: dict[str, dict[str, Any]] = {}
     array_names = [n for n in names if METRICS[n].kind == "array"]
     shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pieces: SharedPieces | None = None
     with tqdm(names, desc="metrics", disable=not progress, leave=False) as bar:
         for name in bar:
             bar.set_postfix_str(name)
             info = METRICS[name]
             config = resolved[name]
-            func = _function(info)
             record = {key: _jsonable(value) for key, value in config.items()}
             record.update({key: _jsonable(value) for key, value in info.fixed.items()})
             record.update(codes="sampled" if info.kind == "posterior" else codes, seed=seed)
@@ -369,17 +419,27 @@ def evaluate(
                 record["factors"] = [dataset.factor_names[k] for k in columns[name]]
             else:
                 record["factors"] = list(dataset.factor_names)
+            if name in skipped:
+                results[name] = {"values": {}, "settings": record, "seconds": 0.0,
+                                 "skipped": SKIPPED_NO_POSTERIOR}
+                continue
+            func = _function(info)
             if info.kind == "array" and not shared:
                 bar.set_postfix_str(f"{name} (encoding the shared splits)")
                 _encode_shared(dataset, representation_for("shared"), resolved, array_names, seed, shared)
+                pieces = SharedPieces(*shared["train"])
+                if on_splits is not None:
+                    on_splits(dict(shared))
             start = time.perf_counter()
             if info.kind == "array":
-                values = _run_array(name, func, config, columns[name], shared, seed)
+                assert pieces is not None
+                names_of = [dataset.factor_names[k] for k in columns[name]]
+                values = _run_array(name, func, config, columns[name], shared, pieces, seed, names_of)
             elif info.kind == "posterior":
-                values = func(dataset, representation, seed=metric_seed(seed, name),
+                values = func(dataset, representation, rng=metric_seed(seed, name),
                               batch_size=encode_batch_size, device=device, **config)
             else:
-                values = func(dataset, representation_for(name), seed=metric_seed(seed, name),
+                values = func(dataset, representation_for(name), rng=metric_seed(seed, name),
                               **config, **info.fixed)
             results[name] = {
                 "values": {key: float(value) for key, value in values.items()},
@@ -395,18 +455,37 @@ def _run_array(
     config: dict[str, Any],
     columns: list[int],
     shared: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    pieces: SharedPieces,
     seed: int,
+    factor_names: list[str],
 ) -> dict[str, float]:
-    """Call an array-level metric on the first rows (and the chosen factor columns) of the splits."""
+    """Call an array-level metric on the first rows (and the chosen factor columns) of the splits,
+    with the shared pieces it reads."""
+    from disentkit.metrics._dci import SCREEN_NUM_BINS, uses_mi_matrix
+
     kwargs = {k: v for k, v in config.items() if k not in ("num_train", "num_test", "factors")}
     train_codes, train_factors = shared["train"]
     if METRICS[name].uses_test:
         test_codes, test_factors = shared["test"]
         num_test = config["num_test"]
         kwargs.update(codes_test=test_codes[:num_test], factors_test=test_factors[:num_test, columns])
-    if "seed" in inspect.signature(func).parameters:
+    params = inspect.signature(func).parameters
+    if "seed" in params:
         kwargs["seed"] = metric_seed(seed, name)
+    if METRICS[name].names_factors:
+        kwargs["factor_names"] = factor_names
     num_train = config["num_train"]
+    if "mi_matrix" in params:
+        if METRICS[name].function == "dci":  # DCI reads the matrix only to screen wide codes
+            bins = SCREEN_NUM_BINS if uses_mi_matrix(
+                train_codes.shape[1], estimator=config["estimator"], screen=config["screen"]) else None
+        else:
+            bins = config["num_bins"]
+        if bins is not None:
+            kwargs["mi_matrix"] = pieces.mi_matrix(num_train, bins, columns)
+    if "logistic_fits" in params:
+        fit = {key: config[key] for key in ("solver", "C", "max_iter") if key in config}
+        kwargs["logistic_fits"] = pieces.logistic_fits(num_train, columns, **fit)
     return func(train_codes[:num_train], train_factors[:num_train, columns], **kwargs)
 
 

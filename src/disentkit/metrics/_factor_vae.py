@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._common import check_positive_int
+from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._representation import as_representation, encode_groups, sample_codes
 
 __all__ = ["factor_vae_score"]
@@ -60,7 +60,7 @@ def factor_vae_score(
     dataset: Any,
     representation: Any,
     *,
-    seed: RandomLike = 0,
+    rng: RandomLike = 0,
     batch_size: int = 64,
     num_train: int = 10_000,
     num_eval: int = 5_000,
@@ -74,7 +74,7 @@ def factor_vae_score(
     ----------
     dataset: a :class:`~disentkit.data.GroundTruthData`.
     representation: a callable images -> codes or an ``nn.Module`` with ``represent``.
-    seed: the seed (or numpy Generator) of every draw.
+    rng: an int seed or a numpy Generator for every draw.
     batch_size: ``B``, the images per vote (64 in the study); at least 2.
     num_train, num_eval: training and evaluation votes (10,000 and 5,000 in the study).
     num_variance_estimate: images used for the global variances (10,000).
@@ -101,7 +101,7 @@ def factor_vae_score(
     if isinstance(prune_threshold, bool) or not np.isfinite(prune_threshold) or prune_threshold < 0:
         raise ValueError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
     rep = as_representation(representation)
-    gen = check_random_state(seed)
+    gen = check_random_state(rng)
     codes, _ = sample_codes(dataset, rep, num_variance_estimate, gen)
     global_variance = np.var(codes.astype(np.float64), axis=0, ddof=1)
     active = (np.sqrt(global_variance) >= prune_threshold) & (global_variance > 0)

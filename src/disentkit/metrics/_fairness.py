@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._common import GBT_ESTIMATORS, check_positive_int, make_gbt_classifier
+from disentkit.metrics._checks import check_positive_int
+from disentkit.metrics._gbt import GBT_ESTIMATORS, make_gbt_classifier
 from disentkit.metrics._downstream import fit_classifier, predict_labels
 from disentkit.metrics._representation import as_representation, encode_groups, sample_codes
 
@@ -78,7 +79,7 @@ def fairness(
     dataset: Any,
     representation: Any,
     *,
-    seed: RandomLike = 0,
+    rng: RandomLike = 0,
     num_train: int = 10_000,
     num_test_points_per_class: int = 100,
     estimator: str = "fast",
@@ -89,13 +90,13 @@ def fairness(
     ----------
     dataset: a :class:`~disentkit.data.GroundTruthData` with at least two factors.
     representation: a callable images -> codes or an ``nn.Module`` with ``represent``.
-    seed: the seed (or numpy Generator) of every draw and of the classifiers.
+    rng: an int seed or a numpy Generator for every draw and of the classifiers.
     num_train: training samples for the classifiers (10,000 in the study).
     num_test_points_per_class: factor vectors re-rendered for each value of a sensitive factor
         (100).
     estimator: the gradient-boosting classifier, ``"fast"`` (LightGBM, default, as for DCI) or
         ``"reference"`` (scikit-learn's GradientBoostingClassifier, seeded); see
-        ``_common.make_gbt_classifier``.
+        ``_gbt.make_gbt_classifier``.
 
     Returns
     -------
@@ -119,7 +120,7 @@ def fairness(
         raise ValueError(f"fairness needs at least two factors, the dataset has {num_factors}")
     sizes = dataset.factor_sizes
     rep = as_representation(representation)
-    gen = check_random_state(seed)
+    gen = check_random_state(rng)
     codes, factors = sample_codes(dataset, rep, num_train, gen)
     model_seed = int(gen.integers(2**31 - 1))
     models = [

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._common import check_inputs, histogram_discretize
+from disentkit.metrics._checks import check_inputs
+from disentkit.metrics._information import histogram_discretize
 
 
 def irs_matrix(

@@ -1,37 +1,36 @@
-"""L2-regularised logistic regression for the explicitness score and MED's informativeness.
+"""L2-regularised logistic regression on standardised codes: the explicitness score, MED's
+informativeness and the linear probe.
 
-Both metrics fit scikit-learn's ``LogisticRegression()`` (lbfgs, C = 1, max_iter = 100, tol 1e-4)
-per factor on standardised codes. :func:`fit_logistic` offers two solvers of that same problem:
+All three fit scikit-learn's ``LogisticRegression()`` problem (lbfgs, C = 1, max_iter = 100, tol
+1e-4 by default) per factor on codes standardised with the train statistics. :func:`fit_logistic`
+offers two solvers of that same problem:
 
 - ``"sklearn"``: scikit-learn itself (the reference).
 - ``"torch"``: the same objective, minimised by L-BFGS with scikit-learn's settings (10 correction
   pairs, ``max_iter`` iterations, ``gtol=tol``, from zero; :func:`_lbfgs`; no ``ftol`` test) with
   the loss and gradient evaluated by float32 matrix products in torch (the two products ``X W``
-  and ``X^T (P - Y)`` are the whole cost on wide codes; scipy's L-BFGS-B itself costs more than
-  they do there). The objective is scikit-learn's ``mean_n logloss_n + ||W||^2 / (2 C N)`` with
-  an unpenalised intercept: multinomial (softmax over K coefficient vectors) for K > 2 classes,
-  binomial (one vector) for K = 2. The factors of one metric are solved together, so the codes
-  are read once per round for all of them. The line search (backtracking instead of
-  Moré-Thuente) and float32 rounding move the path of the 100 iterations slightly, so scores
-  agree with ``"sklearn"`` to about 0.01, not bit for bit, and depend on torch's thread count.
+  and ``X^T (P - Y)`` are the whole cost on wide codes). The objective is scikit-learn's
+  ``mean_n logloss_n + ||W||^2 / (2 C N)`` with an unpenalised intercept: multinomial (softmax
+  over K coefficient vectors) for K > 2 classes, binomial (one vector) for K = 2. The factors of
+  one call are solved together, so the codes are read once per round for all of them. The line
+  search (backtracking instead of Moré-Thuente) and float32 rounding move the path of the
+  iterations slightly, so scores agree with ``"sklearn"`` to about 0.01, not bit for bit, and
+  depend on torch's thread count.
 - ``"auto"`` (default): ``"sklearn"`` up to :data:`AUTO_SKLEARN_MAX_DIM` code dimensions (the
   regime of the published numbers, so those are unchanged), ``"torch"`` above.
 
-Fits are memoised (the last 16 are kept): the explicitness score and MED fit the
-identical model on the identical standardised train codes, so when both run on the same codes
-(as in ``evaluate``) the second reuses the first's fit. The key is a digest of the arrays and
-every setting, so a hit returns exactly what a new fit would.
+There is no hidden memo. The metrics that fit these models take them as an argument
+(``logistic_fits=``, the list :func:`logistic_fits` returns), so a caller that runs several of them
+on the same codes (:func:`~disentkit.metrics.evaluate`) fits once and passes the models to each.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from typing import Any, Generator
+from typing import Any, Generator, Sequence
 
 import numpy as np
 
-from disentkit.metrics._common import make_logistic_regression, quiet_fit
+from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
 
 __all__ = [
     "LOGISTIC_SOLVERS",
@@ -39,13 +38,15 @@ __all__ = [
     "LogisticModel",
     "fit_logistic",
     "fit_logistic_columns",
+    "logistic_fits",
+    "check_logistic_fits",
+    "resolve_solver",
+    "standardize",
 ]
 
 LOGISTIC_SOLVERS = ("auto", "sklearn", "torch")
 #: ``solver="auto"`` uses scikit-learn up to this many code dimensions and torch above.
 AUTO_SKLEARN_MAX_DIM = 64
-_CACHE: OrderedDict[bytes, "LogisticModel"] = OrderedDict()
-_CACHE_SIZE = 16
 
 
 class LogisticModel:
@@ -53,15 +54,20 @@ class LogisticModel:
 
     ``coef`` is (D, K) for K > 2 classes (softmax of ``x @ coef + intercept``) or (D, 1) for two
     classes (``P(classes_[1]) = sigmoid(x @ coef + intercept)``), as scikit-learn's.
+    ``settings`` is ``(solver, C, max_iter, tol)`` (the solver resolved, never ``"auto"``) and
+    ``num_samples`` the training rows, so a metric handed a fit can check it is the one it needs.
     """
 
     def __init__(self, classes: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
-                 solver: str, n_iter: int, estimator: Any = None) -> None:
+                 solver: str, n_iter: int, estimator: Any = None, *,
+                 settings: tuple = (), num_samples: int = 0) -> None:
         self.classes_ = classes
         self.coef = coef
         self.intercept = intercept
         self.solver = solver
         self.n_iter = n_iter
+        self.settings = settings
+        self.num_samples = num_samples
         self._estimator = estimator
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -83,12 +89,27 @@ class LogisticModel:
         return self.classes_[np.argmax(self.predict_proba(x), axis=1)]
 
 
-def _digest(a: np.ndarray, settings: tuple) -> bytes:
-    """A digest of an array's shape, dtype and bytes and of ``settings``."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(repr((a.shape, a.dtype.str, settings)).encode())
-    h.update(np.ascontiguousarray(a).data)
-    return h.digest()
+def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standardise both splits with the train mean and std (ddof 0) per column.
+
+    ``x' = (x - mean_train) / std_train`` (scikit-learn's ``StandardScaler`` fitted on train). A
+    constant train column has std 0; it is divided by 1 instead (the reference produces NaN and
+    the classifier then fails).
+    """
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (train - mean) / std, (test - mean) / std
+
+
+def resolve_solver(solver: str, num_codes: int) -> str:
+    """``solver`` checked against :data:`LOGISTIC_SOLVERS`, with ``"auto"`` resolved for
+    ``num_codes`` dimensions (``"sklearn"`` up to :data:`AUTO_SKLEARN_MAX_DIM`, else ``"torch"``)."""
+    if solver not in LOGISTIC_SOLVERS:
+        raise ValueError(f"solver must be one of {LOGISTIC_SOLVERS}, got {solver!r}")
+    if solver == "auto":
+        return "sklearn" if num_codes <= AUTO_SKLEARN_MAX_DIM else "torch"
+    return solver
 
 
 _Run = Generator[np.ndarray, tuple[float, np.ndarray], tuple[np.ndarray, int]]
@@ -227,8 +248,8 @@ def fit_logistic(
     """Fit scikit-learn's default ``LogisticRegression`` problem on ``x`` (N, D), labels ``y`` (N,).
 
     Minimises ``mean_n logloss_n + ||W||^2 / (2 C N)`` (intercept unpenalised); ``solver``: one of
-    :data:`LOGISTIC_SOLVERS` (module docstring). ``seed`` is passed to scikit-learn (lbfgs does not
-    use it). Memoised on the arrays and settings. See :func:`fit_logistic_columns`.
+    :data:`LOGISTIC_SOLVERS` (module docstring). ``seed`` is scikit-learn's ``random_state`` (lbfgs
+    does not use it, so neither solver's result depends on it). See :func:`fit_logistic_columns`.
     """
     return fit_logistic_columns(
         x, np.asarray(y)[:, None], solver=solver, seed=seed, C=C, max_iter=max_iter, tol=tol
@@ -249,38 +270,99 @@ def fit_logistic_columns(
 
     With the torch solver the F problems are solved together (:func:`_fit_torch`).
     """
-    if solver not in LOGISTIC_SOLVERS:
-        raise ValueError(f"solver must be one of {LOGISTIC_SOLVERS}, got {solver!r}")
     x = np.asarray(x, dtype=np.float64)
     labels = np.asarray(labels)
-    if solver == "auto":
-        solver = "sklearn" if x.shape[1] <= AUTO_SKLEARN_MAX_DIM else "torch"
-    settings = (solver, int(seed), float(C), int(max_iter), float(tol))
-    x_digest = _digest(x, settings)
-    keys = [x_digest + _digest(labels[:, j], ()) for j in range(labels.shape[1])]
-    todo = [j for j, key in enumerate(keys) if key not in _CACHE]
-    encoded = {}
-    for j in todo:
+    solver = resolve_solver(solver, x.shape[1])
+    if not C > 0:
+        raise ValueError(f"C must be > 0, got {C!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    settings = (solver, float(C), int(max_iter), float(tol))
+    encoded = []
+    for j in range(labels.shape[1]):
         classes, inverse = np.unique(labels[:, j], return_inverse=True)
         if classes.size < 2:
             raise ValueError("logistic regression needs at least two classes in the labels")
-        encoded[j] = (classes, inverse.reshape(-1))
+        encoded.append((classes, inverse.reshape(-1)))
+    n = x.shape[0]
     if solver == "sklearn":
-        for j in todo:
+        models = []
+        for j in range(labels.shape[1]):
             est = quiet_fit(
                 make_logistic_regression(seed, C=C, max_iter=max_iter, tol=tol), x, labels[:, j]
             )
-            _remember(keys[j], LogisticModel(encoded[j][0], est.coef_.T, est.intercept_, solver,
-                                             int(est.n_iter_[0]), estimator=est))
-    elif todo:
-        fits = _fit_torch(x, [(encoded[j][1], encoded[j][0].size) for j in todo], C, max_iter, tol)
-        for j, (coef, intercept, n_iter) in zip(todo, fits):
-            _remember(keys[j], LogisticModel(encoded[j][0], coef, intercept, solver, n_iter))
-    return [_CACHE[key] for key in keys]
+            models.append(LogisticModel(encoded[j][0], est.coef_.T, est.intercept_, solver,
+                                        int(est.n_iter_[0]), estimator=est, settings=settings,
+                                        num_samples=n))
+        return models
+    fits = _fit_torch(x, [(inverse, classes.size) for classes, inverse in encoded], C, max_iter, tol)
+    return [
+        LogisticModel(classes, coef, intercept, solver, n_iter, settings=settings, num_samples=n)
+        for (classes, _), (coef, intercept, n_iter) in zip(encoded, fits)
+    ]
 
 
-def _remember(key: bytes, model: LogisticModel) -> None:
-    _CACHE[key] = model
-    _CACHE.move_to_end(key)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+def logistic_fits(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    *,
+    solver: str = "auto",
+    C: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+) -> list[LogisticModel]:
+    """One logistic regression per factor column on the **standardised** train codes.
+
+    ``fit_logistic_columns(standardize(codes, codes)[0], factors, ...)``: what the explicitness
+    score, MED and the linear probe fit. Pass the list to them as ``logistic_fits=`` to share
+    one set of fits (the default settings are the same for all three).
+    """
+    x_train, _ = standardize(codes, codes[:1])
+    return fit_logistic_columns(x_train, factors, solver=solver, C=C, max_iter=max_iter, tol=tol)
+
+
+def check_logistic_fits(
+    fits: Sequence[LogisticModel] | None,
+    codes: np.ndarray,
+    factors: np.ndarray,
+    *,
+    metric: str,
+    solver: str = "auto",
+    C: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+) -> list[LogisticModel]:
+    """The fits a metric uses: ``fits`` after checking, or new ones from :func:`logistic_fits`.
+
+    Given fits must be one :class:`LogisticModel` per factor column, fitted on as many rows and
+    code dimensions, with the classes of that column and the metric's ``(solver, C, max_iter,
+    tol)``; anything else raises ``ValueError`` (the rows themselves cannot be checked: pass fits
+    made on these very codes).
+    """
+    if fits is None:
+        return logistic_fits(codes, factors, solver=solver, C=C, max_iter=max_iter, tol=tol)
+    expected = (resolve_solver(solver, codes.shape[1]), float(C), int(max_iter), float(tol))
+    fits = list(fits)
+    if len(fits) != factors.shape[1]:
+        raise ValueError(
+            f"{metric}: logistic_fits has {len(fits)} models but there are {factors.shape[1]} factors"
+        )
+    for j, model in enumerate(fits):
+        if not isinstance(model, LogisticModel):
+            raise ValueError(f"{metric}: logistic_fits[{j}] is a {type(model).__name__}, not a LogisticModel")
+        if model.settings != expected:
+            raise ValueError(
+                f"{metric}: logistic_fits[{j}] was fitted with (solver, C, max_iter, tol) = "
+                f"{model.settings}, but this metric needs {expected}"
+            )
+        if model.num_samples != codes.shape[0] or model.coef.shape[0] != codes.shape[1]:
+            raise ValueError(
+                f"{metric}: logistic_fits[{j}] was fitted on {model.num_samples} rows of "
+                f"{model.coef.shape[0]} codes, not on these {codes.shape[0]} x {codes.shape[1]}"
+            )
+        if not np.array_equal(model.classes_, np.unique(factors[:, j])):
+            raise ValueError(
+                f"{metric}: logistic_fits[{j}] has classes {model.classes_.tolist()}, which are not "
+                f"those of factor column {j}"
+            )
+    return fits

@@ -8,24 +8,23 @@ on an importance matrix made of mutual informations instead of tree importances.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from disentkit.metrics._common import (
-    check_inputs,
-    check_positive_int,
-    factor_entropies,
-    histogram_discretize,
-    mutual_information_matrix,
-)
+from disentkit.metrics._checks import check_inputs, check_mi_matrix, check_positive_int
 from disentkit.metrics._dci import (
     dci_completeness,
     dci_disentanglement,
     dci_disentanglement_per_code,
 )
-from disentkit.metrics._logistic import LOGISTIC_SOLVERS, fit_logistic_columns
-from disentkit.metrics._modularity import standardize
+from disentkit.metrics._information import discrete_mi_matrix, factor_entropies
+from disentkit.metrics._logistic import (
+    LogisticModel,
+    check_logistic_fits,
+    resolve_solver,
+    standardize,
+)
 
 NORMALIZATIONS = ("factor_sum", "factor_entropy")
 
@@ -68,6 +67,46 @@ def topk_selection(importance: np.ndarray, k: int) -> np.ndarray:
     return np.sort(order[rank_in_factor < k])
 
 
+def code_weights(importance: np.ndarray) -> np.ndarray:
+    """DCI's code weights ``rho_i = sum_j P_ij / sum P`` (D,), uniform when P is all zero."""
+    importance = np.asarray(importance, dtype=np.float64)
+    total = importance.sum()
+    if total > 0:
+        return importance.sum(axis=1) / total
+    return np.full(importance.shape[0], 1.0 / importance.shape[0])
+
+
+def med_per_code(
+    codes: Any,
+    factors: Any,
+    *,
+    num_bins: int = 20,
+    normalization: Literal["factor_sum", "factor_entropy"] = "factor_sum",
+    mi_matrix: Any = None,
+) -> dict[str, np.ndarray]:
+    """MED per code dimension: the pieces whose weighted sum is MED's ``disentanglement``.
+
+    Returns arrays of length D: ``"disentanglement"`` ``d_i = 1 - H_F(P_i.)``, ``"weight"``
+    ``rho_i`` (:func:`code_weights`; ``sum_i rho_i d_i`` is MED) and ``"factor"`` (the argmax
+    factor column of each code, which top-k MED groups by), on the importance
+    :func:`med_importance` of the train split (or of ``mi_matrix``). For a report of how the
+    disentanglement is spread over the dimensions (a few disentangled codes among many entangled
+    ones is the pattern Cao et al. report for negative-free SSL).
+    """
+    codes, factors, _, _ = check_inputs(codes, factors, metric="med")
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
+    entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
+    importance = med_importance(mi, entropies, normalization)
+    return {
+        "disentanglement": dci_disentanglement_per_code(importance),
+        "weight": code_weights(importance),
+        "factor": np.argmax(importance, axis=1),
+    }
+
+
 def med(
     codes: Any,
     factors: Any,
@@ -78,18 +117,23 @@ def med(
     topk: int = 1,
     normalization: Literal["factor_sum", "factor_entropy"] = "factor_sum",
     seed: int = 0,
-    solver: str = "auto",
+    solver: Literal["auto", "sklearn", "torch"] = "auto",
+    mi_matrix: Any = None,
+    logistic_fits: Sequence[LogisticModel] | None = None,
 ) -> dict[str, float]:
     """MED and top-k MED of codes (N, D) against integer factors (N, F); needs a test split.
 
-    1. ``m``: the MI matrix of the codes discretised into ``num_bins`` bins (train split).
+    1. ``m``: the MI matrix of the codes discretised into ``num_bins`` bins (train split), or the
+       given ``mi_matrix`` (``discrete_mi_matrix(codes, factors, num_bins)``, not recomputed).
     2. Importance :func:`med_importance` (``P = m / m.sum(axis=0)`` by default).
     3. ``disentanglement`` / ``completeness``: DCI's formulas on P.
     4. ``informativeness_train`` / ``_test``: mean accuracy over factors of a
        ``LogisticRegression()`` (sklearn defaults) on codes standardised with the train statistics,
        solved with ``solver`` (``"auto"``: scikit-learn up to 64 dimensions, the equivalent torch
        L-BFGS above; see :func:`~disentkit.metrics._logistic.fit_logistic`). The fits are the
-       explicitness score's, and are shared with it when both run on the same codes.
+       explicitness score's and the linear probe's: pass ``logistic_fits`` (from
+       :func:`~disentkit.metrics._logistic.logistic_fits` on these codes) to share them.
+       ``seed`` is unused by the lbfgs fits (kept for a uniform signature).
     5. With ``topk = k > 0`` (the study's ``k = 1``; 0 switches it off):
        ``top{k}_disentanglement`` / ``top{k}_completeness`` on the rows :func:`topk_selection`,
        without renormalising (completeness then has log base ``|selection|``).
@@ -98,14 +142,16 @@ def med(
         codes, factors, codes_test, factors_test, metric="med", require_test=True
     )
     topk = check_positive_int(topk, "topk", minimum=0)
-    if solver not in LOGISTIC_SOLVERS:
-        raise ValueError(f"solver must be one of {LOGISTIC_SOLVERS}, got {solver!r}")
-    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    resolve_solver(solver, codes.shape[1])
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
     entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
     importance = med_importance(mi, entropies, normalization)
     x_train, x_test = standardize(codes, codes_test)
+    models = check_logistic_fits(logistic_fits, codes, factors, metric="med", solver=solver)
     train_acc, test_acc = [], []
-    models = fit_logistic_columns(x_train, factors, solver=solver, seed=seed)
     for j, clf in enumerate(models):
         train_acc.append(np.mean(clf.predict(x_train) == factors[:, j]))
         test_acc.append(np.mean(clf.predict(x_test) == factors_test[:, j]))

@@ -10,12 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._common import (
-    check_inputs,
-    factor_entropies,
-    histogram_discretize,
-    mutual_information_matrix,
-)
+from disentkit.metrics._checks import check_inputs, check_mi_matrix
+from disentkit.metrics._information import discrete_mi_matrix, factor_entropies
 
 
 def mig_from_mi(mi: np.ndarray, entropies: np.ndarray) -> float:
@@ -37,15 +33,18 @@ def mig(
     codes_test: Any = None,
     factors_test: Any = None,
     num_bins: int = 20,
+    mi_matrix: Any = None,
 ) -> dict[str, float]:
     """Discrete MIG of codes (N, D) against integer factors (N, F): ``{"discrete_mig": ...}``.
 
     Each code column is discretised into ``num_bins`` equal-width bins over its own range
-    (:func:`~disentkit.metrics._common.histogram_discretize`), the mutual information
+    (:func:`~disentkit.metrics._information.histogram_discretize`), the mutual information
     ``m_ij = I(c_i; v_j)`` and the factor entropies ``H_j`` are computed on the train split, and
     ``MIG = (1/F) sum_j (m_(1)j - m_(2)j) / H_j`` with ``m_(1)j, m_(2)j`` the two largest MIs of
     factor j. The test split is not used (accepted for a uniform signature). ``num_bins=20``
-    is the setting of the published disentanglement_lib numbers.
+    is the setting of the published disentanglement_lib numbers. ``mi_matrix``: the (D, F) matrix
+    ``discrete_mi_matrix(codes, factors, num_bins)`` if already computed (then not recomputed;
+    ``num_bins`` is not used), as scikit-learn's clustering metrics take ``contingency``.
 
     Example
     -------
@@ -55,5 +54,8 @@ def mig(
     1.0
     """
     codes, factors, _, _ = check_inputs(codes, factors, codes_test, factors_test, metric="mig")
-    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="mig")
     return {"discrete_mig": mig_from_mi(mi, factor_entropies(factors))}

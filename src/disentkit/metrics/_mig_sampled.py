@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._common import check_positive_int, factor_entropies
+from disentkit.metrics._checks import check_positive_int
+from disentkit.metrics._information import factor_entropies
 from disentkit.metrics._representation import (
     Representation,
     _is_module,
@@ -97,7 +98,7 @@ def mig_sampled(
     dataset: Any,
     representation: Any,
     *,
-    seed: RandomLike = 0,
+    rng: RandomLike = 0,
     factors: Sequence[str] | None = None,
     num_samples: int = 10_000,
     num_entropy_samples: int = 10_000,
@@ -112,7 +113,7 @@ def mig_sampled(
     representation: an object with ``encode(images) -> (mu, logvar)`` (an ``nn.Module`` of the
         VAE family, or a :class:`~disentkit.metrics._representation.Posterior`); a plain
         images -> codes function has no posterior and raises ``ValueError``.
-    seed: the seed (or numpy Generator) of the factor sample, the rendering, the code samples and
+    rng: an int seed or a numpy Generator for the factor sample, the rendering, the code samples and
         the entropy sub-samples.
     factors: the names of the scored factors, or ``None`` for all. Chen et al. score dSprites
         on ``("scale", "orientation", "posX", "posY")`` (shape is marginalised, not scored).
@@ -142,7 +143,7 @@ def mig_sampled(
         if space.sizes[k] < 2:
             raise ValueError(f"factor {space.names[k]!r} has a single value and cannot be scored")
     posterior = posterior_of(representation, batch_size=batch_size, device=device)
-    gen = check_random_state(seed)
+    gen = check_random_state(rng)
 
     factor_values = balanced_factors(space.sizes, num_samples, gen)
     stacked = encode_factors(

@@ -4,17 +4,19 @@ F-Statistic Loss", NeurIPS 2018); disentanglement_lib ``modularity_explicitness.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
 
-from disentkit.metrics._common import (
-    check_inputs,
-    histogram_discretize,
-    mutual_information_matrix,
+from disentkit.metrics._checks import check_inputs, check_mi_matrix
+from disentkit.metrics._information import discrete_mi_matrix
+from disentkit.metrics._logistic import (
+    LogisticModel,
+    check_logistic_fits,
+    resolve_solver,
+    standardize,
 )
-from disentkit.metrics._logistic import LOGISTIC_SOLVERS, fit_logistic_columns
 
 
 def modularity_from_mi(mi: Any) -> float:
@@ -36,18 +38,6 @@ def modularity_from_mi(mi: Any) -> float:
     else:
         score[informative] = 1.0
     return float(score.mean())
-
-
-def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise both splits with the train mean and std (ddof 0) per column.
-
-    A constant train column has std 0; it is divided by 1 instead (the reference produces NaN and
-    the classifier then fails).
-    """
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (train - mean) / std, (test - mean) / std
 
 
 def macro_roc_auc(labels: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
@@ -81,16 +71,19 @@ def explicitness_scores(
     *,
     seed: int = 0,
     solver: str = "auto",
+    logistic_fits: Sequence[LogisticModel] | None = None,
 ) -> tuple[float, float]:
     """Mean over factors of the macro ROC AUC of a logistic regression on standardised codes.
 
-    One ``LogisticRegression()`` problem (sklearn defaults, seeded) per factor, trained on the
-    train split and solved by :func:`~disentkit.metrics._logistic.fit_logistic` with ``solver``;
-    AUCs on both splits use the train classes (:func:`macro_roc_auc`).
+    One ``LogisticRegression()`` problem (sklearn defaults) per factor, trained on the train split
+    (:func:`~disentkit.metrics._logistic.logistic_fits` with ``solver``, or the given
+    ``logistic_fits``); AUCs on both splits use the train classes (:func:`macro_roc_auc`).
+    ``seed`` is unused by the lbfgs fits (kept for a uniform signature).
     """
     x_train, x_test = standardize(codes, codes_test)
+    models = check_logistic_fits(logistic_fits, codes, factors, metric="modularity_explicitness",
+                                 solver=solver)
     train_auc, test_auc = [], []
-    models = fit_logistic_columns(x_train, factors, solver=solver, seed=seed)
     for j, clf in enumerate(models):
         train_auc.append(macro_roc_auc(factors[:, j], clf.predict_proba(x_train), clf.classes_))
         test_auc.append(
@@ -108,28 +101,35 @@ def modularity_explicitness(
     factors_test: Any = None,
     num_bins: int = 20,
     seed: int = 0,
-    solver: str = "auto",
+    solver: Literal["auto", "sklearn", "torch"] = "auto",
+    mi_matrix: Any = None,
+    logistic_fits: Sequence[LogisticModel] | None = None,
 ) -> dict[str, float]:
     """Modularity and explicitness of codes (N, D) against integer factors (N, F); needs a test split.
 
     ``modularity_score``: :func:`modularity_from_mi` of the train-split MI matrix (codes discretised
-    into ``num_bins`` equal-width bins). ``explicitness_score_train`` / ``_test``:
+    into ``num_bins`` equal-width bins; or the given ``mi_matrix``, which must be
+    ``discrete_mi_matrix(codes, factors, num_bins)``). ``explicitness_score_train`` / ``_test``:
     :func:`explicitness_scores` (macro one-vs-rest ROC AUC of a logistic regression per factor,
-    averaged over factors). ``solver`` (:data:`~disentkit.metrics._logistic.LOGISTIC_SOLVERS`):
-    ``"auto"`` fits with scikit-learn up to 64 code dimensions and with the equivalent torch L-BFGS
-    above (several times faster on wide codes; AUCs within about 0.01). Differences from the
-    reference, both where it fails: a constant code is standardised with std 1, and a class missing
-    from the test split is left out of that factor's test AUC.
+    averaged over factors; ``logistic_fits`` as :func:`~disentkit.metrics._logistic.logistic_fits`
+    returns them for these codes, or ``None`` to fit here). ``solver``
+    (:data:`~disentkit.metrics._logistic.LOGISTIC_SOLVERS`): ``"auto"`` fits with scikit-learn up
+    to 64 code dimensions and with the equivalent torch L-BFGS above (AUCs within about 0.01).
+    Differences from the reference, both where it fails: a constant code is standardised with std
+    1, and a class missing from the test split is left out of that factor's test AUC.
     """
-    if solver not in LOGISTIC_SOLVERS:
-        raise ValueError(f"solver must be one of {LOGISTIC_SOLVERS}, got {solver!r}")
+    resolve_solver(solver, 1)
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="modularity_explicitness",
         require_test=True,
     )
-    mi = mutual_information_matrix(histogram_discretize(codes, num_bins), factors)
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="modularity_explicitness")
     train, test = explicitness_scores(
-        codes, factors, codes_test, factors_test, seed=seed, solver=solver
+        codes, factors, codes_test, factors_test, seed=seed, solver=solver,
+        logistic_fits=logistic_fits,
     )
     return {
         "modularity_score": modularity_from_mi(mi),

@@ -11,7 +11,8 @@ A *representation* is anything that maps images to codes:
 :func:`as_representation` turns either into a :class:`Representation`, a numpy -> numpy function
 that encodes in batches and checks every output (2-D, one row per image, finite, the same D in
 every batch). Models of the VAE family also expose ``encode(images) -> (mu, logvar)`` (the
-log-variance convention); :func:`posterior_of` wraps that, and :func:`sampled_representation`
+log-variance convention) and declare it in ``capabilities.gaussian_posterior``
+(:func:`has_posterior`); :func:`posterior_of` wraps that, and :func:`sampled_representation`
 draws one code per image from ``q(z|x) = N(mu, exp(logvar))`` (disentanglement_lib's
 ``sampled_representation`` postprocessing).
 
@@ -35,6 +36,7 @@ __all__ = [
     "as_representation",
     "posterior_of",
     "has_posterior",
+    "missing_posterior",
     "sampled_representation",
     "encode_factors",
     "encode_groups",
@@ -286,13 +288,41 @@ def as_representation(obj: Any, *, batch_size: int = 256, device: Any = None) ->
     )
 
 
-def has_posterior(obj: Any) -> bool:
-    """Whether ``obj`` (or the object a :class:`Representation` was built from) has ``encode``."""
+def _source(obj: Any) -> Any:
+    return obj.source if isinstance(obj, Representation) else obj
+
+
+def missing_posterior(obj: Any) -> str | None:
+    """Why ``obj`` has no Gaussian posterior ``q(z|x)``, in one line; ``None`` when it has one.
+
+    An object with a ``capabilities`` attribute (every :class:`disentkit.methods.Method`: a
+    frozen ``Capabilities`` with a boolean ``gaussian_posterior``) is trusted: the flag decides.
+    An object without one (a plain callable, a TorchScript module, a researcher's own encoder)
+    has a posterior when it has a callable ``encode``. A :class:`Posterior` is one; a
+    :class:`Representation` is judged by the object it was built from.
+    """
     if isinstance(obj, Posterior):
-        return True
-    if isinstance(obj, Representation):
-        obj = obj.source
-    return callable(getattr(obj, "encode", None))
+        return None
+    obj = _source(obj)
+    capabilities = getattr(obj, "capabilities", None)
+    if capabilities is not None:
+        flag = getattr(capabilities, "gaussian_posterior", None)
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(
+                f"{type(obj).__name__}.capabilities must have a boolean gaussian_posterior field "
+                f"(disentkit.methods.base.Capabilities), got {capabilities!r}"
+            )
+        if flag:
+            return None
+        return f"{type(obj).__name__} declares capabilities.gaussian_posterior = False"
+    if callable(getattr(obj, "encode", None)):
+        return None
+    return f"{type(obj).__name__} has no encode(images) -> (mu, logvar) method"
+
+
+def has_posterior(obj: Any) -> bool:
+    """Whether ``obj`` has a Gaussian posterior ``q(z|x)`` (see :func:`missing_posterior`)."""
+    return missing_posterior(obj) is None
 
 
 def posterior_of(obj: Any, *, batch_size: int = 256, device: Any = None) -> Posterior:
@@ -304,18 +334,18 @@ def posterior_of(obj: Any, *, batch_size: int = 256, device: Any = None) -> Post
 
     Raises
     ------
-    ValueError: ``obj`` has no ``encode`` method (for example a plain callable).
+    ValueError: ``obj`` has no posterior (:func:`missing_posterior`: its ``capabilities`` say so,
+    or, without ``capabilities``, it has no ``encode``; for example a plain callable).
     """
     if isinstance(obj, Posterior):
         return obj
-    if isinstance(obj, Representation):
-        obj = obj.source
+    obj = _source(obj)
     batch_size = _check_batch_size(batch_size)
-    if not has_posterior(obj):
+    reason = missing_posterior(obj)
+    if reason is not None:
         raise ValueError(
-            f"{type(obj).__name__} has no encode(images) -> (mu, logvar) method; metrics on sampled "
-            "codes (mig_sampled, codes='sampled') need the encoder's posterior q(z|x), which a "
-            "plain images -> codes function does not give"
+            f"{reason}; metrics on sampled codes (mig_sampled, codes='sampled') need the "
+            "encoder's Gaussian posterior q(z|x) (encode(images) -> (mu, logvar))"
         )
     name = f"{type(obj).__name__}.encode"
     if _is_module(obj):

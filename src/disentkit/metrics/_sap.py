@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._common import check_inputs, check_positive_int
+from disentkit.metrics._checks import check_inputs, check_positive_int
 from disentkit.metrics._kernels import HAVE_NUMBA, line_accuracy
 
 SOLVERS = ("fast", "reference")
@@ -54,7 +54,7 @@ def continuous_score_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarra
 def _reference_accuracy(x, y, x_test, y_test, c):
     from sklearn.svm import LinearSVC
 
-    from disentkit.metrics._common import quiet_fit
+    from disentkit.metrics._estimators import quiet_fit
 
     clf = quiet_fit(LinearSVC(C=c, class_weight="balanced"), x[:, None], y)
     return float(np.mean(clf.predict(x_test[:, None]) == y_test))

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._common import check_codes, histogram_discretize
+from disentkit.metrics._checks import check_codes
+from disentkit.metrics._information import histogram_discretize, xlogx
 from disentkit.metrics._kernels import (
     HAVE_NUMBA,
     PAIRWISE_MAX_WIDTH,
@@ -63,7 +64,7 @@ def pairwise_mutual_information(codes_discrete: np.ndarray) -> np.ndarray:
     codes = codes - codes.min(axis=0)
     width = int(codes.max()) + 1
     counts = np.bincount((codes + np.arange(d) * width).ravel(), minlength=d * width)
-    marginal = _xlogx(counts.reshape(d, width)).sum(axis=1)  # (D,) sum_a n_a log n_a
+    marginal = xlogx(counts.reshape(d, width)).sum(axis=1)  # (D,) sum_a n_a log n_a
     if HAVE_NUMBA and width <= PAIRWISE_MAX_WIDTH:
         joint = pairwise_joint_terms(codes)
         out = np.triu((joint - marginal[:, None] - marginal[None, :]) / n + np.log(n), k=1)
@@ -78,7 +79,7 @@ def pairwise_mutual_information(codes_discrete: np.ndarray) -> np.ndarray:
         joint = np.bincount(
             (block - offsets[i + 1]).ravel(), minlength=(d - i - 1) * width * width
         ).reshape(d - i - 1, -1)
-        mi = (_xlogx(joint).sum(axis=1) - marginal[i] - marginal[i + 1 :]) / n + np.log(n)
+        mi = (xlogx(joint).sum(axis=1) - marginal[i] - marginal[i + 1 :]) / n + np.log(n)
         out[i, i + 1 :] = mi
     return _finish(out, marginal, n)
 
@@ -89,14 +90,6 @@ def _finish(upper: np.ndarray, marginal: np.ndarray, n: int) -> np.ndarray:
     out[np.abs(out) < 1e-12] = 0.0
     np.fill_diagonal(out, np.log(n) - marginal / n)
     return np.clip(out, 0.0, None)
-
-
-def _xlogx(counts: np.ndarray) -> np.ndarray:
-    counts = counts.astype(np.float64, copy=False)
-    out = np.zeros_like(counts)
-    pos = counts > 0
-    out[pos] = counts[pos] * np.log(counts[pos])
-    return out
 
 
 def unsupervised(

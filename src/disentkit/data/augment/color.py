@@ -1,0 +1,291 @@
+"""Pixel-value (colour) batch augmentations: colour jitter, grayscale, solarize.
+
+Luma is ITU-R BT.601: ``L = 0.299 R + 0.587 G + 0.114 B``. Hue shifts go through HSV with the
+closed-form inverse ``c_n = V - V S clip(min(k, 4 - k), 0, 1)``, ``k = (n + 6 H) mod 6``,
+``n = 5, 3, 1`` for R, G, B (the HSV-to-RGB "alternative" formula), so no per-sector gather is
+needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from disentkit._random import RandomLike
+from disentkit.data.augment._base import (
+    Augmentation,
+    Params,
+    apply_rows,
+    as_tensor,
+    check_nonneg,
+    check_prob,
+)
+
+__all__ = ["ColorJitter", "Grayscale", "Solarize", "luma", "rgb_to_hsv", "hsv_to_rgb", "shift_hue"]
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of RGB images (n, 3, H, W) -> (n, 1, H, W); 1-channel images are their own luma."""
+    if images.shape[1] == 1:
+        return images
+    y = images[:, 0:1] * LUMA_WEIGHTS[0]
+    return y.add_(images[:, 1:2], alpha=LUMA_WEIGHTS[1]).add_(images[:, 2:3], alpha=LUMA_WEIGHTS[2])
+
+
+def _mean_luma(images: torch.Tensor) -> torch.Tensor:
+    """The mean luma of each image, (n, 1, 1, 1) (the luma of the channel means)."""
+    means = images.mean(dim=(2, 3), keepdim=True)
+    return luma(means)
+
+
+def _is_max(channel: torch.Tensor, maxc: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``channel == maxc``, else 0.0 (``channel <= maxc``; exact: sign(a - b) is 0 iff a == b)."""
+    return torch.sub(channel, maxc).sign_().add_(1.0)
+
+
+def _hue6(images: torch.Tensor, maxc: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """6 x the HSV hue, in [-1, 5) (unwrapped), from the channel holding the maximum (R, then G, then B)."""
+    r, g, b = images[:, 0:1], images[:, 1:2], images[:, 2:3]
+    is_r = _is_max(r, maxc)
+    is_g = _is_max(g, maxc).mul_(1.0 - is_r)
+    is_b = (1.0 - is_r).sub_(is_g)
+    num = (g - b).mul_(is_r).add_((b - r).mul_(is_g)).add_((r - g).mul_(is_b))
+    return num.div_(delta.clamp_min(1e-12)).add_(is_g, alpha=2.0).add_(is_b, alpha=4.0)
+
+
+def _from_hue6(hue6: torch.Tensor, maxc: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """RGB from 6 x hue (any real; taken mod 6), V = ``maxc`` and V S = ``delta``:
+    ``c_n = V - V S clip(2 - |k - 2|, 0, 1)``, ``k = (n + 6 H) mod 6`` (``min(k, 4 - k) = 2 - |k - 2|``)."""
+    n = torch.tensor((5.0, 3.0, 1.0), dtype=hue6.dtype, device=hue6.device).view(1, 3, 1, 1)
+    # hue6 >= -1 - 3 (a shift of at most half a turn), so n + 6 + hue6 > 0 and frac is the mod
+    k = (n + 6.0).add(hue6).div_(6.0).frac_().mul_(6.0)
+    t = k.sub_(2.0).abs_().neg_().add_(2.0).clamp_(0.0, 1.0)
+    return t.mul_(delta).neg_().add_(maxc)
+
+
+def rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
+    """RGB (n, 3, H, W) in [0, 1] -> HSV (n, 3, H, W), hue in [0, 1) (``colorsys`` conventions).
+
+    ``V = max``, ``S = (max - min) / max`` (0 where max = 0), and the hue from the channel that
+    holds the maximum (R first, then G): ``H = ((G - B)/d, 2 + (B - R)/d, 4 + (R - G)/d) / 6 mod 1``
+    with ``d = max - min`` (0 where d = 0).
+    """
+    maxc = images.amax(dim=1, keepdim=True)
+    delta = maxc - images.amin(dim=1, keepdim=True)
+    sat = delta / maxc.clamp_min(1e-12)
+    hue = _hue6(images, maxc, delta).div_(6.0).add_(1.0).frac_()
+    return torch.cat([hue, sat, maxc], dim=1)
+
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """HSV (n, 3, H, W) -> RGB (n, 3, H, W) (the inverse of :func:`rgb_to_hsv`)."""
+    h, s, v = hsv[:, 0:1], hsv[:, 1:2], hsv[:, 2:3]
+    return _from_hue6(h * 6.0, v, v * s)
+
+
+def shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue of RGB images (n, 3, H, W) by ``shift`` (n,) turns, ``|shift| <= 0.5``:
+    ``H <- (H + shift) mod 1``, saturation and value unchanged."""
+    maxc = images.amax(dim=1, keepdim=True)
+    delta = maxc - images.amin(dim=1, keepdim=True)
+    hue6 = _hue6(images, maxc, delta).add_(shift.view(-1, 1, 1, 1), alpha=6.0)
+    return _from_hue6(hue6, maxc, delta)
+
+
+# The four jitter components; each takes an image batch it owns (modified in place) and factors (n,).
+def _brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return x.mul_(f.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+
+
+def _contrast(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    # c x + (1 - c) m  ==  x + (1 - c) (m - x)
+    return x.lerp_(_mean_luma(x).expand_as(x), (1.0 - f).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+
+
+def _saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return x.lerp_(luma(x).expand_as(x), (1.0 - f).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+
+
+def _hue_op(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return shift_hue(x, f).clamp_(0.0, 1.0)
+
+
+_COMPONENTS = ("brightness", "contrast", "saturation", "hue")
+_FUNCS = (_brightness, _contrast, _saturation, _hue_op)
+
+
+class ColorJitter(Augmentation):
+    """Random brightness, contrast, saturation and hue changes (the SimCLR/BYOL colour distortion).
+
+    Per image (factors drawn uniformly; Chen et al. 2020 "SimCLR", Grill et al. 2020 "BYOL"):
+
+    * brightness ``b ~ U[max(0, 1 - brightness), 1 + brightness]``: ``x <- b x``;
+    * contrast ``c ~ U[max(0, 1 - contrast), 1 + contrast]``: ``x <- c x + (1 - c) mean(L(x))``
+      (the mean luma of the image);
+    * saturation ``s ~ U[max(0, 1 - saturation), 1 + saturation]``: ``x <- s x + (1 - s) L(x)``
+      (per-pixel luma);
+    * hue ``h ~ U[-hue, hue]``: the HSV hue rotated by ``h`` turns.
+
+    Each result is clipped to [0, 1]. With ``random_order`` (the default, like torchvision's
+    ``ColorJitter``) every image applies the four in its own uniformly random order (a random
+    permutation per image, drawn as the argsort of 4 uniforms); otherwise the order is brightness,
+    contrast, saturation, hue. A component with strength 0 is skipped. Saturation and hue need
+    RGB images; brightness and contrast alone also run on 1-channel images.
+
+    :meth:`sample_params` returns ``"apply"`` (B,), ``"brightness"``, ``"contrast"``,
+    ``"saturation"``, ``"hue"`` (B,) (neutral 1, 1, 1, 0 where a component is off) and ``"order"``
+    (B, 4), the component indices in the order applied.
+
+    >>> jitter = ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8)
+    >>> out = jitter(torch.rand(8, 3, 32, 32), np.random.default_rng(0))
+    """
+
+    name = "color_jitter"
+    colour_op = True
+    num_uniforms = 9
+
+    def __init__(self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.2, hue: float = 0.1,
+                 p: float = 0.8, random_order: bool = True):
+        super().__init__(p)
+        self.brightness = check_nonneg(brightness, "brightness")
+        self.contrast = check_nonneg(contrast, "contrast")
+        self.saturation = check_nonneg(saturation, "saturation")
+        self.hue = check_nonneg(hue, "hue", upper=0.5)
+        if not isinstance(random_order, bool):
+            raise ValueError(f"random_order must be True or False, got {random_order!r}")
+        self.random_order = random_order
+
+    @property
+    def strengths(self) -> tuple[float, float, float, float]:
+        """(brightness, contrast, saturation, hue)."""
+        return (self.brightness, self.contrast, self.saturation, self.hue)
+
+    @property
+    def perturbs(self) -> tuple[str, ...]:
+        kinds = []
+        if self.brightness > 0 or self.contrast > 0:
+            kinds.append("brightness")
+        if self.saturation > 0:
+            kinds.append("saturation")
+        if self.hue > 0:
+            kinds.append("hue")
+        return tuple(kinds)
+
+    @property
+    def required_channels(self) -> int | None:
+        return 3 if (self.saturation > 0 or self.hue > 0) else None
+
+    def get_params(self) -> dict[str, Any]:
+        return {"brightness": self.brightness, "contrast": self.contrast, "saturation": self.saturation,
+                "hue": self.hue, "p": self.p, "random_order": self.random_order}
+
+    def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
+        u = self._uniforms(batch, rng)
+        out: Params = {"apply": u[:, 0] < self.p}
+        for k, (comp, strength) in enumerate(zip(_COMPONENTS[:3], self.strengths[:3])):
+            lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
+            out[comp] = lo + (hi - lo) * u[:, 1 + k]
+        out["hue"] = self.hue * (2.0 * u[:, 4] - 1.0)
+        if self.random_order:
+            out["order"] = np.argsort(u[:, 5:9], axis=1, kind="stable")
+        else:
+            out["order"] = np.tile(np.arange(4), (u.shape[0], 1))
+        return out
+
+    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+        active = [k for k, s in enumerate(self.strengths) if s > 0]
+        if not active:
+            return images
+
+        def jitter(x: torch.Tensor, idx: Any) -> torch.Tensor:
+            x = x.clone()  # the components work in place on this copy
+            order = params["order"][idx]
+            factors = {k: as_tensor(params[_COMPONENTS[k]][idx], x) for k in active}
+            for step in range(4):
+                for k in active:
+                    rows = order[:, step] == k
+                    if rows.all():
+                        x = _FUNCS[k](x, factors[k])
+                    elif rows.any():
+                        t = torch.as_tensor(np.flatnonzero(rows), device=x.device)
+                        x.index_copy_(0, t, _FUNCS[k](x.index_select(0, t), factors[k].index_select(0, t)))
+            return x
+
+        return apply_rows(images, params["apply"], jitter)
+
+
+class Grayscale(Augmentation):
+    """Replace each image by its ITU-R 601 luma in every channel, with probability ``p``.
+
+    ``out_c = 0.299 R + 0.587 G + 0.114 B`` for all C = 3 channels. :meth:`sample_params` returns
+    ``"apply"`` (B,).
+
+    >>> gray = Grayscale(p=1.0)(torch.rand(4, 3, 8, 8), np.random.default_rng(0))
+    """
+
+    name = "grayscale"
+    colour_op = True
+
+    def __init__(self, p: float = 0.2):
+        super().__init__(p)
+
+    @property
+    def perturbs(self) -> tuple[str, ...]:
+        return ("hue", "saturation")
+
+    @property
+    def required_channels(self) -> int | None:
+        return 3
+
+    def get_params(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
+        return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
+
+    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+        def gray(x: torch.Tensor, idx: Any) -> torch.Tensor:
+            return luma(x).clamp_(0.0, 1.0).expand(-1, x.shape[1], -1, -1).contiguous()
+
+        return apply_rows(images, params["apply"], gray)
+
+
+class Solarize(Augmentation):
+    """Invert the pixels at or above ``threshold``, with probability ``p``: ``x >= t -> 1 - x``.
+
+    (Grill et al. 2020, BYOL's second view, ``t = 0.5``.) :meth:`sample_params` returns
+    ``"apply"`` (B,).
+
+    >>> out = Solarize(threshold=0.5, p=1.0)(torch.rand(4, 3, 8, 8), np.random.default_rng(0))
+    """
+
+    name = "solarize"
+    colour_op = True
+
+    def __init__(self, threshold: float = 0.5, p: float = 0.2):
+        super().__init__(p)
+        self.threshold = check_prob(threshold, "threshold")
+
+    @property
+    def perturbs(self) -> tuple[str, ...]:
+        return ("brightness", "hue", "saturation")
+
+    def get_params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "p": self.p}
+
+    def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
+        return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
+
+    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+        apply = params["apply"]
+        if not apply.any():
+            return images
+        # torch.where on bool masks is slow on CPU; use a {0, 1} float mask m: x + m (1 - 2 x).
+        # m = ceil((sign(x - t) + 1) / 2) is 1 exactly where x >= t (sign(x - t) = 0 iff x == t).
+        on = as_tensor(apply.astype(np.float64), images).view(-1, 1, 1, 1)
+        m = torch.sub(images, self.threshold).sign_().add_(1.0).mul_(0.5).ceil_().mul_(on)
+        return torch.addcmul(images, m, images, value=-2.0).add_(m).clamp_(0.0, 1.0)

@@ -51,7 +51,10 @@ def run_steps(method: Method, steps: int, start: int = 0, opts=None):
 
 
 def test_registry_names():
-    assert set(methods.names()) == set(EXTRA_TERMS)
+    from disentkit.methods.vae import GaussianVAE
+
+    vaes = {n for n in methods.names() if issubclass(methods.method_class(n), GaussianVAE)}
+    assert vaes == set(EXTRA_TERMS)  # every VAE is covered here (the SSL family in test_ssl.py)
     for name in methods.names():
         assert methods.method_class(name).name == name
     with pytest.raises(ValueError, match="valid methods: ada_gvae"):

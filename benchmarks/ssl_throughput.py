@@ -6,7 +6,8 @@ views per image counted as two images, median over ``--rounds`` interleaved roun
 - **trainer**: ``disentkit.train.train`` with the method's default ``views`` sampler (the dataset's
   default augmentations), its default options (channels-last, fp32; rendering, augmentation, the
   NaN check, the EMA update and logging included), read from ``images_per_s`` in its log: each
-  round trains ``2 * steps`` steps and times the second half;
+  round trains ``2 * steps`` steps and times the second half (shapes3d memoises the geometry of
+  each of its 480 (scale, shape, orientation) combinations on first use; the first half warms it);
 - **plain**: a hand-written PyTorch loop of the same networks (``build_backbone("conv", 3)``,
   ``MLPHead`` projector and predictor of the same sizes, the same loss module, Adam, BYOL's EMA
   update by ``torch._foreach_lerp_``), NCHW, on one fixed tensor whose two views are made by the
@@ -15,7 +16,7 @@ views per image counted as two images, median over ``--rounds`` interleaved roun
 and the augmentation's share of a trainer step (both views of a batch, timed alone). Goals (issue
 8): trainer / plain >= 1.0; augmentation < 10 % of a step.
 
-    .venv/bin/python benchmarks/ssl_throughput.py [--rounds 3] [--steps 8] [--methods byol simsiam]
+    .venv/bin/python benchmarks/ssl_throughput.py [--rounds 3] [--steps 30] [--methods byol simsiam]
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def augmentation_seconds(views: augment.MultiView, repeats: int = 7) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--methods", nargs="+", default=list(PARAMS), choices=list(PARAMS))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

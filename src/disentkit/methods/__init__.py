@@ -35,6 +35,8 @@ _REGISTRY: dict[str, str] = {
     "simsiam": "disentkit.methods.simsiam:SimSiam",
     "barlow_twins": "disentkit.methods.barlow_twins:BarlowTwins",
     "vicreg": "disentkit.methods.vicreg:VICReg",
+    "cmc": "disentkit.methods.cmc:CMC",
+    "dim": "disentkit.methods.dim:DeepInfoMax",
 }
 _CLASSES: dict[str, type[Method]] = {}
 

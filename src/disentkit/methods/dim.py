@@ -46,7 +46,7 @@ from disentkit.losses import (
 )
 from disentkit.methods.base import Batch, Capabilities, Method
 from disentkit.methods.config import check_choice, check_int, check_number
-from disentkit.nn import Backbone, ConvTrunk, ResNet18, build_backbone, torch_default_init_
+from disentkit.nn import build_backbone, torch_default_init_
 from disentkit.nn.architectures import IMAGE_SIZE
 
 DIM_BACKBONES = ("conv", "resnet18")  # the backbones with a spatial feature map
@@ -147,20 +147,6 @@ class MIEmbedding(nn.Module):
         return h[:, :, 0, 0] if vector else h
 
 
-def features_and_map(backbone: Backbone, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(f(x), C(x))``: the backbone feature (B, feature_dim) and its last spatial map, from one pass.
-
-    The conv trunk's feature is ``relu(dense(flatten_HWC(map)))`` and the ResNet-18's the spatial
-    mean of its map (:mod:`disentkit.nn.backbones`); any other backbone runs twice.
-    """
-    fmap = backbone.feature_map(images)
-    if type(backbone) is ConvTrunk:
-        return torch.relu(backbone.dense(fmap.permute(0, 2, 3, 1).reshape(fmap.shape[0], -1))), fmap
-    if type(backbone) is ResNet18:
-        return fmap.mean(dim=(2, 3)), fmap
-    return backbone(images), fmap
-
-
 class DeepInfoMax(Method):
     """Deep InfoMax (see the module docstring): encoder, local/global critics, prior discriminator.
 
@@ -216,7 +202,7 @@ class DeepInfoMax(Method):
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(f(x), C(x), Y)``: the feature (B, feature_dim), the local map (B, C', M, M), Y (B, global_dim)."""
-        feature, fmap = features_and_map(self.backbone, images)
+        feature, fmap = self.backbone.features_and_map(images)
         return feature, fmap, self.global_head(feature)
 
     @torch.no_grad()

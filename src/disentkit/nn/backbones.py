@@ -71,6 +71,16 @@ class Backbone(nn.Module):
             f"use one of {[n for n, c in BACKBONES.items() if c.feature_map is not Backbone.feature_map]}"
         )
 
+    def features_from_map(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The last spatial map (B, feature_map_channels, M, M) -> features (B, feature_dim): the
+        rest of ``forward`` after :meth:`feature_map` (backbones with a map implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no spatial feature map")
+
+    def features_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(forward(images), feature_map(images))`` from one pass (Deep InfoMax reads both)."""
+        fmap = self.feature_map(images)
+        return self.features_from_map(fmap), fmap
+
     def reset_parameters(self, rng: GeneratorLike = 0) -> None:  # pragma: no cover - abstract
         """Re-draw every weight from ``rng`` (an int seed or a ``torch.Generator``)."""
         raise NotImplementedError
@@ -115,9 +125,13 @@ class ConvTrunk(Backbone):
         check_images(images, self.in_channels, IMAGE_SIZE)
         return self.convs(images)
 
+    def features_from_map(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """(B, 64, 4, 4) -> ``relu(dense(flatten_HWC(map)))``, (B, 256)."""
+        return torch.relu(self.dense(flatten_hwc(feature_map)))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, C, 64, 64) -> features (B, 256)."""
-        return torch.relu(self.dense(flatten_hwc(self.feature_map(images))))
+        return self.features_from_map(self.feature_map(images))
 
 
 class MLPTrunk(Backbone):
@@ -264,9 +278,13 @@ class ResNet18(Backbone):
         h = self.relu(self.bn1(self.conv1(images)))
         return self.layer4(self.layer3(self.layer2(self.layer1(h))))
 
+    def features_from_map(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """(B, 8*width, M, M) -> the global average pool, (B, 8*width)."""
+        return feature_map.mean(dim=(2, 3))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) -> the globally average-pooled features (B, 8*width)."""
-        return self.feature_map(images).mean(dim=(2, 3))
+        return self.features_from_map(self.feature_map(images))
 
 
 BACKBONES: dict[str, type[Backbone]] = {"conv": ConvTrunk, "fc": MLPTrunk, "resnet18": ResNet18}

@@ -226,7 +226,7 @@ def test_attribute_subset_and_parameters(celeba):
         CelebA(root, attributes=["Male", "Male"])
     with pytest.raises(ValueError, match="image_size must be an int"):
         CelebA(root, image_size=0)
-    with pytest.raises(ValueError, match=r"crop_size must be an int in \[1, 178\], got 200"):
+    with pytest.raises(ValueError, match=r"crop_size must be an integer in \[1, 178\], got 200"):
         CelebA(root, crop_size=200)
 
 

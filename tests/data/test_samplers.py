@@ -165,10 +165,12 @@ def test_correlated_sampler_bad_arguments():
         CorrelatedSampler(SQUARE, pairs=[("a", "nope", 0.1)])
     with pytest.raises(ValueError, match="index in"):
         CorrelatedSampler(SQUARE, pairs=[(0, 5, 0.1)])
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match=r"sigma must be > 0\.0, got 0\.0"):
         CorrelatedSampler(SQUARE, pairs=[("a", "b", 0.0)])
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match=r"sigma must be > 0\.0, got -1"):
         CorrelatedSampler(SQUARE, pairs=[("a", "b", -1)])
+    with pytest.raises(ValueError, match="sigma must be a finite number"):
+        CorrelatedSampler(SQUARE, pairs=[("a", "b", float("inf"))])
     with pytest.raises(ValueError, match="two different"):
         CorrelatedSampler(SQUARE, pairs=[("a", "a", 0.1)])
     with pytest.raises(ValueError, match="auto"):
@@ -177,7 +179,7 @@ def test_correlated_sampler_bad_arguments():
         CorrelatedSampler(SQUARE, pairs=[("a", "b", 0.1)], method="grid", max_grid_states=10)
     with pytest.raises(ValueError, match="factor, sigma"):
         CorrelatedSampler(SQUARE, confounder="a")
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match=r"n must be an integer >= 0, got -1"):
         CorrelatedSampler(SQUARE).sample(-1, 0)
 
 

@@ -8,13 +8,13 @@ import pytest
 from sklearn.metrics import mutual_info_score
 
 from disentkit.metrics import dci, irs, med, mig, modularity_explicitness, sap, unsupervised
-from disentkit.metrics._common import (
+from disentkit.metrics._dci import dci_completeness, dci_disentanglement
+from disentkit.metrics._gbt import make_gbt_classifier
+from disentkit.metrics._information import (
     factor_entropies,
     histogram_discretize,
-    make_gbt_classifier,
     mutual_information_matrix,
 )
-from disentkit.metrics._dci import dci_completeness, dci_disentanglement
 from disentkit.metrics._modularity import macro_roc_auc, modularity_from_mi
 from disentkit.metrics._sap import discrete_score_matrix
 from disentkit.metrics._unsupervised import (
@@ -256,7 +256,8 @@ def test_med_identity_and_noise():
     assert bad["disentanglement"] < 0.2
     assert set(med(rng.normal(size=(100, 3)), y[:100], codes_test=rng.normal(size=(50, 3)),
                    factors_test=yt[:50], topk=0)) == {
-        "disentanglement", "completeness", "informativeness_train", "informativeness_test"}
+        "disentanglement", "completeness", "informativeness_train", "informativeness_test",
+        "informative_codes", *(f"code_disentanglement_bin_{b}" for b in range(10))}
 
 
 def test_med_invariant_to_permutation_and_rescaling():

@@ -294,3 +294,15 @@ def test_progress_bar_can_be_silenced(data, capsys):
     assert capsys.readouterr().err == ""
     evaluate(data, identity, "mig", progress=True, num_train=50)
     assert "metrics" in capsys.readouterr().err
+
+
+def test_resolve_settings_is_evaluate_s_check_without_the_work():
+    from disentkit.metrics import resolve_settings
+
+    resolved = resolve_settings(["med", "knn"], "fast", {"med": {"topk": 3}}, num_train=50)
+    assert resolved["med"]["topk"] == 3 and resolved["med"]["num_train"] == 50
+    assert resolved["knn"]["k"] == 20 and resolved["knn"]["num_test"] == 1_000
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['tpk'\] for 'med'; valid settings: .*topk"):
+        resolve_settings(["med"], "fast", {"med": {"tpk": 1}})
+    with pytest.raises(ValueError, match="unknown preset 'quick'"):
+        resolve_settings("mig", "quick")

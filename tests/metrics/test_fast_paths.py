@@ -35,7 +35,6 @@ needs_numba = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not in
 def _without_numba(monkeypatch) -> None:
     for module in (kernels, unsup, sap_module):
         monkeypatch.setattr(module, "HAVE_NUMBA", False)
-    monkeypatch.setattr(kernels, "_WARNED", False)
 
 
 def _codes(n: int, d: int, seed: int) -> np.ndarray:

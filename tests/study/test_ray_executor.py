@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from disentkit.study import StudySpec, load, run_study, status_counts
-from disentkit.study.runner import train_and_evaluate
+from disentkit.study.worker import train_and_evaluate
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs ray (pip install 'disentkit[ray]')")
 

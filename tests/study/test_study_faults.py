@@ -13,9 +13,10 @@ from pathlib import Path
 
 import duckdb
 
+from disentkit.io import write_json_atomic
 from disentkit.study import StudySpec, load, run_study, status_counts, write_store
-from disentkit.study.records import SPEC_FILE, write_json_atomic
-from disentkit.study.runner import train_and_evaluate
+from disentkit.study.records import SPEC_FILE
+from disentkit.study.worker import train_and_evaluate
 
 FAULT_GRID = {"chain": [
     # healthy: two runs that the shared tiny study also has
@@ -176,7 +177,7 @@ def test_a_kill_while_writing_the_store_keeps_the_previous_database(tmp_path, fi
     child = _child(tmp_path, "pause")
     assert child.stdout.readline() == "start\n"
     assert child.stdout.readline() == "table written\n"
-    assert list(tmp_path.glob(".results.duckdb.*.tmp"))  # the new database is being written aside
+    assert list(tmp_path.glob(".results.*.tmp.duckdb"))  # the new database is being written aside
     child.send_signal(signal.SIGKILL)
     assert child.wait() == -signal.SIGKILL
     assert _stored(tmp_path) == old

@@ -81,7 +81,7 @@ BAD_SPECS = [
     ("grid", {"fixed": {"method": "beta_vae", "method_params.betta": 2}},
      r"unknown parameter\(s\) \['betta'\] for method 'beta_vae'; valid keys: .*beta"),
     ("evaluation.metrics", ["mig", "mig_score"], r"unknown metric\(s\) \['mig_score'\]; valid metrics: mig, sap"),
-    ("evaluation.preset", "quick", r"preset must be 'reference' or 'fast'"),
+    ("evaluation.preset", "quick", r"preset must be one of 'reference', 'fast'; got 'quick'"),
     ("evaluation.settings", {"num_train": 200, "num_bins_": 5},
      r"unknown setting 'num_bins_' .*valid settings: .*'num_bins'"),
     ("evaluation.settings", {"num_train": 0}, r"num_train must be .*got 0"),

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from disentkit.methods.base import Capabilities, Method
+from disentkit.validation import check_int
 
 TINY = "tiny_vae"
 
@@ -21,8 +22,7 @@ class TinyConfig:
     nan_at: int = -1  # the step whose loss is made NaN (-1: never)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
+        self.latent_dim = check_int("latent_dim", self.latent_dim, 1)
 
 
 class TinyVAE(Method):

@@ -26,7 +26,7 @@ def _parse(argv):
               r"'beta_vae': latent_dim, architecture, lr.*beta"),
     ("method_params.bta=4", r"unknown parameter\(s\) \['bta'\] for method 'beta_vae'; valid keys: .*beta"),
     ("beta=-1", "beta must be >= 0"),
-    ("precision=fp8", r"precision must be one of \['fp32', 'bf16'\]"),
+    ("precision=fp8", r"precision must be one of 'fp32', 'bf16'; got 'fp8'"),
     ("model.beta=4", "dotted keys are method_params.NAME"),
 ])
 def test_bad_set_values_are_rejected_before_any_work(tmp_path, capsys, assignment, message):

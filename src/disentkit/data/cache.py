@@ -36,6 +36,8 @@ import numpy as np
 
 from disentkit.data.base import GroundTruthData
 from disentkit.data.factors import FactorSpace
+from disentkit.io import atomic_path, write_json_atomic
+from disentkit.validation import check_choice, check_int
 
 CACHE_VERSION = 1
 STORAGES = ("auto", "bits", "uint8", "float32")
@@ -170,8 +172,7 @@ def build_cache(
     overwrite: rebuild even if a valid cache exists.
     """
     _check_deterministic(dataset)
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    check_choice("storage", storage, STORAGES)
     path = cache_path(dataset, folder)
     meta = _read_meta(path)
     if meta is not None and not overwrite and storage in ("auto", meta.get("storage")):
@@ -179,8 +180,7 @@ def build_cache(
     shape = tuple(int(s) for s in dataset.observation_shape)
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_BYTES // (4 * int(np.prod(shape))))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     if storage == "auto":
         storage = "bits" if shape[0] == 1 else "uint8"
@@ -197,10 +197,9 @@ def _write(dataset: GroundTruthData, path: Path, storage: str, chunk: int, progr
     space = dataset.factor_space
     n = space.num_states
     shape = tuple(int(s) for s in dataset.observation_shape)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
     start = time.perf_counter()
     max_error = 0.0
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=_dtype(storage), shape=(n, *_encoded_shape(shape, storage)))
         with tqdm(total=n, unit="img", disable=not progress, desc=f"caching {path.stem}") as bar:
             for lo in range(0, n, chunk):
@@ -211,10 +210,6 @@ def _write(dataset: GroundTruthData, path: Path, storage: str, chunk: int, progr
                 bar.update(hi - lo)
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     if max_error > 0:
         warnings.warn(
             f"the uint8 cache of {dataset.name or type(dataset).__name__} differs from the rendered "
@@ -226,9 +221,7 @@ def _write(dataset: GroundTruthData, path: Path, storage: str, chunk: int, progr
         "observation_shape": list(shape), "max_abs_error": max_error,
         "build_seconds": round(time.perf_counter() - start, 3), "dataset": repr(dataset),
     }
-    meta_tmp = path.with_name(f"{path.stem}.json.tmp-{os.getpid()}-{time.monotonic_ns()}")
-    meta_tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(meta_tmp, path.with_suffix(".json"))
+    write_json_atomic(path.with_suffix(".json"), meta)
     return path
 
 

@@ -7,14 +7,14 @@ from typing import Any
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    import yaml
+    from disentkit.io import parse_yaml_value
 
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
-        params[key] = yaml.safe_load(value)
+        params[key] = parse_yaml_value(value)
     return params
 
 
@@ -35,7 +35,8 @@ def dataset_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _list(args: argparse.Namespace) -> int:
+def print_dataset_table() -> None:
+    """Print the table of ``disentkit data list``: one row per registered dataset."""
     rows = dataset_rows()
     header = ("name", "factors (values)", "image", "source")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -44,6 +45,10 @@ def _list(args: argparse.Namespace) -> int:
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
         print(line.format(*row))
+
+
+def _list(args: argparse.Namespace) -> int:
+    print_dataset_table()
     return 0
 
 

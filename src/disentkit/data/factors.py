@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
+from disentkit.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class FactorSpace:
 
     def sample_uniform(self, n: int, rng: RandomLike) -> np.ndarray:
         """``n`` factor vectors drawn independently and uniformly per factor, int64 (n, F)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0)
         gen = check_random_state(rng)
         return gen.integers(0, np.asarray(self.sizes, dtype=np.int64), size=(n, self.num_factors))
 
@@ -119,9 +120,3 @@ class FactorSpace:
     def describe(self) -> str:
         """A one-line summary such as ``shape=3 scale=6``."""
         return " ".join(f"{n}={s}" for n, s in zip(self.names, self.sizes))
-
-
-def _check_count(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"the number of samples must be a non-negative int, got {n!r}")
-    return int(n)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from disentkit.data.base import GroundTruthData
+from disentkit.validation import check_choice
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,7 @@ def check_params(name: str, params: dict[str, Any]) -> None:
     params = dict(params)
     source = params.pop("source", None)
     path = params.pop("path", None)
-    if source not in (None, "procedural", "file"):
-        raise ValueError(f"source must be 'procedural' or 'file', got {source!r}")
+    check_choice("source", source, (None, "procedural", "file"))
     use_file = source == "file" or path is not None or e.factory is None
     target = e.loader if use_file else e.factory
     if target is None:
@@ -152,8 +152,7 @@ def get(name: str, *, path: str | None = None, source: str | None = None, **para
     e = entry(name)
     if source is None:
         source = "file" if (path is not None or e.factory is None) else "procedural"
-    if source not in ("procedural", "file"):
-        raise ValueError(f"source must be 'procedural' or 'file', got {source!r}")
+    check_choice("source", source, ("procedural", "file"))
     if source == "procedural":
         if path is not None:
             raise ValueError("path= reads an original file; it cannot be combined with source='procedural'")

@@ -20,7 +20,8 @@ from typing import Any, Protocol, Sequence, Union, runtime_checkable
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.data.factors import FactorSpace, _check_count
+from disentkit.data.factors import FactorSpace
+from disentkit.validation import check_choice, check_int, check_number
 
 FactorRef = Union[int, str]
 SpaceLike = Any  # a FactorSpace or an object with a ``factor_space`` attribute (a dataset)
@@ -176,10 +177,8 @@ class CorrelatedSampler:
     ):
         self.factor_space = as_factor_space(space)
         fs = self.factor_space
-        if method not in self.METHODS:
-            raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
-        if isinstance(max_grid_states, bool) or not isinstance(max_grid_states, (int, np.integer)) or max_grid_states < 1:
-            raise ValueError(f"max_grid_states must be a positive int, got {max_grid_states!r}")
+        check_choice("method", method, self.METHODS)
+        max_grid_states = check_int("max_grid_states", max_grid_states, 1)
         if not isinstance(inverse, (bool, np.bool_)):
             raise ValueError(f"inverse must be True or False, got {inverse!r}")
         parsed = [self._parse_pair(p, bool(inverse)) for p in pairs]
@@ -209,12 +208,7 @@ class CorrelatedSampler:
         i, j = _factor_position(fs, item[0]), _factor_position(fs, item[1])
         if i == j:
             raise ValueError(f"a pair needs two different factors, got {fs.names[i]!r} twice")
-        try:
-            sigma = float(item[2])
-        except (TypeError, ValueError):
-            raise ValueError(f"sigma must be a positive number, got {item[2]!r}") from None
-        if not np.isfinite(sigma) or sigma <= 0:
-            raise ValueError(f"sigma must be a positive finite number, got {item[2]!r}")
+        sigma = check_number("sigma", item[2], 0.0, strict_min=True, finite=True)
         inv = default_inverse if len(item) == 3 else item[3]
         if not isinstance(inv, (bool, np.bool_)):
             raise ValueError(f"inverse must be True or False, got {inv!r}")
@@ -274,7 +268,7 @@ class CorrelatedSampler:
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, n: int, rng: RandomLike) -> np.ndarray:
         """``n`` factor vectors drawn i.i.d. with probability ``w(f) / sum_g w(g)``: int64 (n, F)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0)
         gen = check_random_state(rng)
         if self.method == "grid":
             return self._sample_grid(n, gen)
@@ -483,8 +477,9 @@ class WeakPairSampler:
         if as_factor_space(self.base) != fs:
             raise ValueError("base must sample the same factor space")
 
-    def sample_k(self, n: int, gen: np.random.Generator) -> np.ndarray:
+    def sample_k(self, n: int, rng: RandomLike) -> np.ndarray:
         """The number of factors to change per pair, int64 (n,)."""
+        gen = check_random_state(rng)
         if self.k == -1:
             high = min(self.factor_space.num_factors - 1, int(self._changeable.sum()))
             k = gen.integers(1, high + 1, size=n)
@@ -496,7 +491,7 @@ class WeakPairSampler:
 
     def sample(self, n: int, rng: RandomLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(f1, f2, changed)`` for ``n`` pairs (see the class docstring)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0)
         gen = check_random_state(rng)
         fs = self.factor_space
         f1 = self.base.sample(n, gen)

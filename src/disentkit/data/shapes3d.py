@@ -35,6 +35,7 @@ import numpy as np
 
 from disentkit.data.base import GroundTruthData
 from disentkit.data.factors import FactorSpace
+from disentkit.validation import check_int
 
 __all__ = ["Shapes3D", "shapes3d", "hue_to_rgb", "SHAPES", "FLOOR", "WALL", "OBJECT"]
 
@@ -296,11 +297,8 @@ class Shapes3D(GroundTruthData):
     """
 
     def __init__(self, image_size: int = 64, supersample: int = 2):
-        for name, value in (("image_size", image_size), ("supersample", supersample)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.image_size = int(image_size)
-        self.supersample = int(supersample)
+        self.image_size = check_int("image_size", image_size, 1)
+        self.supersample = check_int("supersample", supersample, 1)
         hues = np.linspace(0.0, 0.9, 10)
         #: 3dshapes label values per factor: hues, scales, shape ids, azimuths in degrees.
         self.factor_values: tuple[np.ndarray, ...] = (

@@ -28,6 +28,7 @@ import torch
 from disentkit.data.base import GroundTruthData
 from disentkit.data.batch import Batch, BatchSampler, ImageBatches, PairBatches
 from disentkit.data.samplers import FactorSampler, WeakPairSampler
+from disentkit.validation import check_int
 
 __all__ = ["BatchStream", "StreamDataset"]
 
@@ -74,12 +75,9 @@ class BatchStream:
     ):
         if not isinstance(dataset, GroundTruthData):
             raise ValueError(f"dataset must be a GroundTruthData, got {type(dataset).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        if isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer)) or prefetch < 0:
-            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        check_int("batch_size", batch_size, 1)
+        check_int("seed", seed, 0)
+        check_int("prefetch", prefetch, 0)
         if sum(x is not None for x in (sampler, pairs, batches)) > 1:
             raise ValueError("give one of sampler=, pairs= or batches= (a pair or view sampler has its own factor sampler)")
         if cache and batches is not None:

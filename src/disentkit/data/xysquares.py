@@ -25,14 +25,9 @@ import numpy as np
 
 from disentkit.data.base import GroundTruthData
 from disentkit.data.factors import FactorSpace
+from disentkit.validation import check_int
 
 __all__ = ["XYObject", "XYSquares", "xyobject", "xysquares", "PALETTES"]
-
-
-def _check_int(name: str, value: int, low: int, what: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}{what}, got {value!r}")
-    return int(value)
 
 
 def _square_masks(top: np.ndarray, left: np.ndarray, size: np.ndarray | int, image_size: int) -> np.ndarray:
@@ -81,14 +76,10 @@ class XYSquares(GroundTruthData):
         rgb: bool = True,
         image_size: int = 64,
     ):
-        self.image_size = _check_int("image_size", image_size, 1)
-        self.square_size = _check_int("square_size", square_size, 1, f" and <= image_size ({image_size})")
-        if self.square_size > self.image_size:
-            raise ValueError(
-                f"square_size must be in [1, image_size={image_size}], got {square_size}"
-            )
-        self.grid_size = _check_int("grid_size", grid_size, 1)
-        self.grid_spacing = _check_int("grid_spacing", grid_spacing, 1)
+        self.image_size = check_int("image_size", image_size, 1)
+        self.square_size = check_int("square_size", square_size, 1, maximum=self.image_size)
+        self.grid_size = check_int("grid_size", grid_size, 1)
+        self.grid_spacing = check_int("grid_spacing", grid_spacing, 1)
         if self.grid_spacing < self.square_size:
             warnings.warn(
                 f"grid_spacing={grid_spacing} < square_size={square_size}: squares at neighbouring "
@@ -192,18 +183,18 @@ class XYObject(GroundTruthData):
         palette: str = "rainbow",
         brightness_levels: int = 4,
     ):
-        self.image_size = _check_int("image_size", image_size, 1)
-        self.grid_spacing = _check_int("grid_spacing", grid_spacing, 1)
-        self.min_square_size = _check_int("min_square_size", min_square_size, 1)
-        self.max_square_size = _check_int("max_square_size", max_square_size, 1)
+        self.image_size = check_int("image_size", image_size, 1)
+        self.grid_spacing = check_int("grid_spacing", grid_spacing, 1)
+        self.min_square_size = check_int("min_square_size", min_square_size, 1)
+        self.max_square_size = check_int("max_square_size", max_square_size, 1)
         if not self.min_square_size <= self.max_square_size <= self.image_size:
             raise ValueError(
                 "need 1 <= min_square_size <= max_square_size <= image_size, got "
                 f"min_square_size={min_square_size}, max_square_size={max_square_size}, "
                 f"image_size={image_size}"
             )
-        self.square_size_spacing = _check_int("square_size_spacing", square_size_spacing, 1)
-        self.brightness_levels = _check_int("brightness_levels", brightness_levels, 1)
+        self.square_size_spacing = check_int("square_size_spacing", square_size_spacing, 1)
+        self.brightness_levels = check_int("brightness_levels", brightness_levels, 1)
         if palette not in PALETTES:
             raise ValueError(f"unknown palette {palette!r}; valid palettes: {sorted(PALETTES)}")
         self.palette = palette

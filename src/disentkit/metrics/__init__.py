@@ -6,8 +6,12 @@ ones; ``linear_probe`` and ``knn_accuracy`` (the self-supervised read-outs) repo
 and ``test_accuracy:<factor>``. The metrics that read the mutual-information matrix or the
 per-factor logistic fits take them as ``mi_matrix=`` / ``logistic_fits=`` (from
 :func:`discrete_mi_matrix`, :func:`logistic_fits`) so that several of them share one computation.
-Intervention metrics take a dataset and a representation, and their randomness as ``rng`` (an int
-seed or a numpy Generator). Names are resolved lazily so that
+``med`` also reports how the per-code disentanglement is spread (``code_disentanglement_bin_0``
+... ``_9`` and ``informative_codes``). Intervention metrics take a dataset and a representation,
+and their randomness as ``rng`` (an int seed or a numpy Generator). A researcher's own encoder is
+loaded from ``"package.module:callable"`` or a TorchScript file by :func:`load_representation`,
+and :func:`write_html_report` turns an :func:`evaluate` result into a one-page report. Names are
+resolved lazily so that
 ``import disentkit.metrics`` does not import scikit-learn.
 """
 
@@ -37,13 +41,26 @@ _EXPORTS = {
     "evaluate": "_evaluate",
     "METRICS": "_evaluate",
     "PRESETS": "_evaluate",
+    "CODES": "_evaluate",
+    "resolve_settings": "_evaluate",
+    # the HTML report of a results dict
+    "html_report": "_html_report",
+    "write_html_report": "_html_report",
     # representations
     "as_representation": "_representation",
+    "Representation": "_representation",
     "posterior_of": "_representation",
     "has_posterior": "_representation",
+    "load_representation": "_loading",
     # shared pieces, to compute once and pass to several metrics
     "discrete_mi_matrix": "_information",
+    "histogram_discretize": "_information",
+    "mutual_information_matrix": "_information",
     "logistic_fits": "_logistic",
+    # per-code and per-factor matrices (reports)
+    "gbt_importance_matrix": "_dci",
+    "med_per_code": "_med",
+    "code_disentanglement_shares": "_med",
 }
 
 __all__ = sorted(_EXPORTS)

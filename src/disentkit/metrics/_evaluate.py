@@ -42,7 +42,8 @@ from disentkit.metrics._representation import (
 )
 from disentkit.metrics._shared import SharedPieces
 
-__all__ = ["evaluate", "METRICS", "PRESETS", "MetricInfo", "metric_seed", "SKIPPED_NO_POSTERIOR"]
+__all__ = ["evaluate", "resolve_settings", "METRICS", "PRESETS", "CODES", "MetricInfo", "metric_seed",
+           "SKIPPED_NO_POSTERIOR"]
 
 #: The ``"skipped"`` reason of a posterior metric on a representation without ``q(z|x)``.
 SKIPPED_NO_POSTERIOR = "no Gaussian posterior"
@@ -149,9 +150,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 CODES = ("mean", "sampled")
 
 # Parameters that evaluate itself provides; never settings.
-_MANAGED = {"codes", "factors", "codes_test", "factors_test", "seed", "rng", "factor_names",
-            "mi_matrix", "logistic_fits"}
-_MANAGED_POSTERIOR = {"batch_size", "device"}
+_MANAGED = frozenset({"codes", "factors", "codes_test", "factors_test", "seed", "rng", "factor_names",
+                      "mi_matrix", "logistic_fits"})
+_MANAGED_POSTERIOR = frozenset({"batch_size", "device"})
 
 
 def metric_seed(seed: int, name: str) -> int:
@@ -244,6 +245,27 @@ def _resolve_settings(
         _check_sizes(name, values, accepted[name])
         _check_choices(name, values)
     return resolved
+
+
+def resolve_settings(
+    metrics: str | Sequence[str] = "all",
+    preset: str = "reference",
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    **flat_settings: Any,
+) -> dict[str, dict[str, Any]]:
+    """The settings each selected metric would run with in :func:`evaluate`, without running it.
+
+    Same arguments and precedence as :func:`evaluate` (the preset's sample sizes, then flat keys
+    for every selected metric that takes them, then per-metric ``settings``); ``num_train`` /
+    ``num_test`` / ``factors`` are ``None`` where the metric keeps its default. For a study spec or
+    a command line to reject bad settings before any work.
+
+    Raises
+    ------
+    ValueError: an unknown metric, preset or setting (naming the valid ones), a bad sample size or
+    a value outside a setting's choices.
+    """
+    return _resolve_settings(_select(metrics), preset, settings, flat_settings)
 
 
 def _check_choices(name: str, values: Mapping[str, Any]) -> None:

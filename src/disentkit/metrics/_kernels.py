@@ -5,7 +5,7 @@ the unsupervised score needs ``N * D * (D - 1) / 2`` increments (2.1e10 for 2048
 N = 10,000), the (code, factor) MI matrix ``N * D * F``. These kernels do the counting in compiled
 loops (numba, ``cache=True``; the pairwise one ``parallel=True`` over code pairs, using the cores
 numba is allowed — ``numba.set_num_threads``). When numba is not installed, :data:`HAVE_NUMBA` is
-False and the callers keep their NumPy paths (a one-time warning says so).
+False and the callers keep their NumPy paths (a warning says so, once per calling location).
 
 Every kernel returns the same numbers as the NumPy path: counts are exact integers and the
 ``n log n`` terms come from one table of ``c * log(c)`` (float64), so only the order of the final
@@ -43,20 +43,18 @@ __all__ = [
     "line_accuracy",
 ]
 
-_WARNED = False
-
-
 def warn_no_numba(what: str) -> None:
-    """Warn once per process that ``what`` runs on the slower NumPy path (numba is missing)."""
-    global _WARNED
-    if not _WARNED:
-        warnings.warn(
-            f"numba is not installed: {what} uses the slower NumPy path "
-            "(pip install numba for compiled counting kernels)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        _WARNED = True
+    """Warn that ``what`` runs on the slower NumPy path (numba is missing).
+
+    No flag of its own: Python's warning registry shows it once per calling location (the default
+    filter), so the module keeps no mutable state.
+    """
+    warnings.warn(
+        f"numba is not installed: {what} uses the slower NumPy path "
+        "(pip install numba for compiled counting kernels)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def xlogx_table(n: int) -> np.ndarray:

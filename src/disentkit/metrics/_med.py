@@ -27,6 +27,8 @@ from disentkit.metrics._logistic import (
 )
 
 NORMALIZATIONS = ("factor_sum", "factor_entropy")
+#: Bins of the per-code disentanglement distribution that :func:`med` reports.
+NUM_CODE_BINS = 10
 
 
 def med_importance(
@@ -74,6 +76,29 @@ def code_weights(importance: np.ndarray) -> np.ndarray:
     if total > 0:
         return importance.sum(axis=1) / total
     return np.full(importance.shape[0], 1.0 / importance.shape[0])
+
+
+def code_disentanglement_shares(importance: np.ndarray) -> tuple[np.ndarray, int]:
+    """How the per-code disentanglement ``D_i`` of the informative codes is spread over [0, 1].
+
+    A code is informative when its importance ``rho_i`` (:func:`code_weights`, row sum of P) is
+    nonzero. Returns the shares (:data:`NUM_CODE_BINS`,): entry b is the fraction of the
+    informative codes with ``b / 10 <= D_i < (b + 1) / 10`` (the last bin also holds ``D_i = 1``;
+    a ``D_i`` rounded a hair below 0 counts in bin 0), and their count. With no informative code
+    every share is 0; otherwise the shares sum to 1. For a study report's histogram: a few
+    disentangled codes among many entangled ones (Cao et al.'s finding for negative-free SSL) is
+    mass in the top bin beside mass in the low ones.
+    """
+    importance = np.asarray(importance, dtype=np.float64)
+    informative = importance.sum(axis=1) > 0
+    count = int(informative.sum())
+    shares = np.zeros(NUM_CODE_BINS)
+    if count:
+        per_code = dci_disentanglement_per_code(importance)[informative]
+        inner_edges = np.arange(1, NUM_CODE_BINS) / NUM_CODE_BINS  # 0.1, ..., 0.9 (exact b / 10)
+        bins = np.digitize(per_code, inner_edges)  # 0..9: edges[b-1] <= d < edges[b]
+        shares = np.bincount(bins, minlength=NUM_CODE_BINS) / count
+    return shares, count
 
 
 def med_per_code(
@@ -137,6 +162,12 @@ def med(
     5. With ``topk = k > 0`` (the study's ``k = 1``; 0 switches it off):
        ``top{k}_disentanglement`` / ``top{k}_completeness`` on the rows :func:`topk_selection`,
        without renormalising (completeness then has log base ``|selection|``).
+    6. The per-code disentanglement distribution (:func:`code_disentanglement_shares`):
+       ``code_disentanglement_bin_0`` ... ``code_disentanglement_bin_9``, the share of the
+       informative codes (``rho_i > 0``) whose ``D_i = 1 - H_F(P_i.)`` lies in ``[b/10, (b+1)/10)``
+       (bin 9 includes 1), and ``informative_codes``, their count (all shares 0 when it is 0).
+       A factor with zero total MI gets the uniform column under ``"factor_sum"``
+       (:func:`med_importance`), which makes every code informative.
     """
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="med", require_test=True
@@ -165,4 +196,7 @@ def med(
         selected = importance[topk_selection(importance, topk)]
         scores[f"top{topk}_disentanglement"] = dci_disentanglement(selected)
         scores[f"top{topk}_completeness"] = dci_completeness(selected)
+    shares, count = code_disentanglement_shares(importance)
+    scores.update({f"code_disentanglement_bin_{b}": float(v) for b, v in enumerate(shares)})
+    scores["informative_codes"] = float(count)
     return scores

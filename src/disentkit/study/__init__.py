@@ -5,9 +5,10 @@
 >>> frame = load("studies/quickstart")                             # one row per run  # doctest: +SKIP
 """
 
-from disentkit.study.runner import StudyResult, execute_run, run_study
+from disentkit.study.runner import StudyResult, run_study
 from disentkit.study.spec import RunSpec, StudySpec, builtin_names
 from disentkit.study.store import load, status_counts, write_store
+from disentkit.study.worker import execute_run
 
 __all__ = ["RunSpec", "StudyResult", "StudySpec", "builtin_names", "execute_run", "load", "run_study",
            "status_counts", "write_store"]

@@ -21,6 +21,8 @@ from typing import Any, Iterator, Sequence
 
 from disentkit.study.records import read_status, run_dir, write_status
 from disentkit.study.spec import RunSpec
+from disentkit.study.worker import execute_run, preload
+from disentkit.validation import check_choice, check_int, check_number
 
 EXECUTORS = ("local", "ray")
 
@@ -28,11 +30,10 @@ EXECUTORS = ("local", "ray")
 def make_executor(name: str, *, workers: int = 1, address: str | None = None, cpus_per_run: float = 1,
                   gpus_per_run: float = 0):
     """Build an executor by name (``local`` or ``ray``)."""
+    check_choice("executor", name, EXECUTORS)
     if name == "local":
         return LocalExecutor(workers=workers)
-    if name == "ray":
-        return RayExecutor(address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
-    raise ValueError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")
+    return RayExecutor(address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
 
 
 def _threads_per_worker(workers: int) -> int:
@@ -58,15 +59,11 @@ class LocalExecutor:
     """Run each run in a forked worker process, ``workers`` at a time."""
 
     def __init__(self, workers: int = 1):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-        self.workers = workers
+        self.workers = check_int("workers", workers, 1)
 
     def map(self, runs: Sequence[RunSpec], study_dir: Path, *, run_fn=None,
             progress: bool = True) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
         """Execute ``runs``; yield ``(run, status)`` in completion order."""
-        from disentkit.study.runner import execute_run, preload
-
         if run_fn is None and runs:  # the workers inherit the imports instead of paying them per run
             preload({m for run in runs for m in run.evaluation.get("metrics", [])})
         context = multiprocessing.get_context("fork")
@@ -100,8 +97,6 @@ class LocalExecutor:
 
 
 def _ray_task(run: RunSpec, study_dir: str, run_fn, num_threads: int) -> dict[str, Any]:
-    from disentkit.study.runner import execute_run
-
     return execute_run(run, study_dir, run_fn, num_threads)
 
 
@@ -109,11 +104,9 @@ class RayExecutor:
     """Run each run as a Ray task (``ray.init(address)``; a local instance when no address is given)."""
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0):
-        if cpus_per_run <= 0 or gpus_per_run < 0:
-            raise ValueError("cpus_per_run must be > 0 and gpus_per_run >= 0")
         self.address = address
-        self.cpus_per_run = cpus_per_run
-        self.gpus_per_run = gpus_per_run
+        self.cpus_per_run = check_number("cpus_per_run", cpus_per_run, 0, strict_min=True, finite=True)
+        self.gpus_per_run = check_number("gpus_per_run", gpus_per_run, 0, finite=True)
 
     def map(self, runs: Sequence[RunSpec], study_dir: Path, *, run_fn=None,
             progress: bool = True) -> Iterator[tuple[RunSpec, dict[str, Any]]]:

@@ -8,23 +8,17 @@ checkpoints, ``train_log.jsonl``, ``model.safetensors``, pictures, ``metrics.jso
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
+from disentkit.io import write_json_atomic
+from disentkit.validation import check_choice
+
 STATES = ("pending", "running", "done", "failed")
 # the study's record of a run (the trainer owns ``run.json`` and ``config.json`` in the same folder)
 SPEC_FILE = "run_spec.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any | None:
@@ -48,9 +42,8 @@ def read_status(folder: Path) -> dict[str, Any]:
 
 def write_status(folder: Path, state: str, **fields: Any) -> dict[str, Any]:
     """Record a run's state (keeping earlier fields such as ``started``)."""
-    if state not in STATES:
-        raise ValueError(f"state must be one of {STATES}, got {state!r}")
+    check_choice("state", state, STATES)
     record = {k: v for k, v in read_status(folder).items() if k not in ("error", "traceback")}
     record.update(state=state, updated=time.time(), host=socket.gethostname(), **fields)
-    write_json_atomic(Path(folder) / "status.json", record)
+    write_json_atomic(Path(folder) / "status.json", record, sort_keys=True, default=str)
     return record

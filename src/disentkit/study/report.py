@@ -1,8 +1,11 @@
 """The study report: one self-contained ``report.html`` (plots and images inlined as data URIs).
 
 Sections: a sortable table of runs and scores; score distributions per method and hyperparameter;
-the Spearman rank correlation between metrics; the mutual-information and importance matrices,
-latent traversals and reconstructions of the best run per method; training curves.
+the Spearman rank correlation between metrics; MED against top-k MED per method, the per-code
+disentanglement distribution and the finding of Cao et al. in words (when the runs have ``med``
+results; see :func:`med_summary` and :func:`med_finding`); the mutual-information and importance
+matrices, latent traversals and reconstructions of the best run per method (pictures only where the
+run wrote them: a method without a decoder has none); training curves.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import html
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +24,11 @@ import numpy as np
 # headline score columns, in the order the report prefers them
 HEADLINE = (
     "dci.disentanglement", "mig.discrete_mig", "sap.SAP_score", "modularity_explicitness.modularity_score",
-    "irs.IRS", "med.disentanglement", "factor_vae_score.eval_accuracy", "beta_vae_score.eval_accuracy",
-    "dci.completeness", "dci.informativeness_test", "unsupervised.gaussian_total_correlation",
+    "irs.IRS", "med.disentanglement", "med.top1_disentanglement", "factor_vae_score.eval_accuracy",
+    "beta_vae_score.eval_accuracy", "dci.completeness", "dci.informativeness_test", "linear_probe.test_accuracy",
+    "unsupervised.gaussian_total_correlation",
 )
-SECTIONS = ("runs", "distributions", "correlation", "best-runs", "curves")
+SECTIONS = ("runs", "distributions", "correlation", "med", "best-runs", "curves")
 
 
 def _png(fig) -> str:
@@ -134,7 +139,7 @@ def _curves_plot(curves, frame) -> str | None:
 
     if curves is None or curves.empty:
         return None
-    terms = [t for t in ("loss", "reconstruction", "kl", "regularizer") if t in set(curves["term"])]
+    terms = [t for t in ("loss", "reconstruction", "kl", "regularizer", "embedding_std") if t in set(curves["term"])]
     if not terms:
         return None
     method_of = dict(zip(frame["run_id"], frame["method"]))
@@ -149,11 +154,326 @@ def _curves_plot(curves, frame) -> str | None:
         ax.set_title(term, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.grid(alpha=0.3)
-        if term == "loss":
+        if term == "loss" and (sel["value"] > 0).all():  # SimSiam's loss is negative
             ax.set_yscale("log")
     handles = [plt.Line2D([], [], color=colours[m], label=m) for m in methods]
     axes[0][0].legend(handles=handles, fontsize=7)
     return _png(fig)
+
+
+# -- MED and top-k MED (Cao et al., NeurIPS 2022; spec disentanglement_lib.md §5) -------------------
+
+#: the negative-free self-supervised methods (no negative pairs): the three of Cao et al., and VICReg
+NEGATIVE_FREE = ("byol", "simsiam", "barlow_twins", "vicreg")
+#: the finding's first claim, "a well-disentangled subset": the negative-free runs' mean top-k MED
+#: is at least this much above their mean full MED
+SUBSET_MARGIN = 0.1
+#: the second claim, "comparable to the VAEs": the negative-free runs' mean top-k MED is at most this
+#: much below the VAE runs'
+COMPARABLE_TOLERANCE = 0.05
+#: med's per-code distribution keys: ``code_disentanglement_bin_0`` .. ``_9`` (the share of the
+#: informative codes whose D_j falls in each tenth of [0, 1]) and ``informative_codes``
+CODE_BINS = 10
+_FAMILY_ORDER = {"negative-free": 0, "VAE": 1, "other": 2}
+
+
+def has_decoder(method: str) -> bool | None:
+    """``capabilities.decoder`` of a registered method; None for a name the registry does not know."""
+    from disentkit import methods
+
+    try:
+        return bool(methods.method_class(method).capabilities.decoder)
+    except ValueError:
+        return None
+
+
+def method_family(method: str) -> str:
+    """``"negative-free"`` (a name in :data:`NEGATIVE_FREE`), ``"VAE"`` (a method with a decoder,
+    ``capabilities.decoder``) or ``"other"``."""
+    if method in NEGATIVE_FREE:
+        return "negative-free"
+    return "VAE" if has_decoder(method) else "other"
+
+
+def topk_column(frame) -> str | None:
+    """The top-k MED column with the smallest k that has values (``med.top1_disentanglement``)."""
+    found = sorted((int(m.group(1)), c) for c in frame.columns
+                   if (m := re.fullmatch(r"med\.top(\d+)_disentanglement", str(c))) and frame[c].notna().any())
+    return found[0][1] if found else None
+
+
+def code_bin_columns(frame) -> list[str]:
+    """The ``med.code_disentanglement_bin_*`` columns when every bin is present with values, else []."""
+    columns = [f"med.code_disentanglement_bin_{i}" for i in range(CODE_BINS)]
+    if all(c in frame.columns for c in columns) and frame[columns].notna().all(axis=1).any():
+        return columns
+    return []
+
+
+def _med_runs(frame):
+    """Finished runs with a full MED value, with a ``family`` column, in family then method order."""
+    if frame.empty or "med.disentanglement" not in frame.columns or "method" not in frame.columns:
+        return frame.iloc[0:0]
+    rows = frame[frame["med.disentanglement"].notna()].copy()
+    if "state" in rows.columns:
+        rows = rows[rows["state"] == "done"]
+    if "dataset" not in rows.columns:
+        rows["dataset"] = "-"
+    rows["family"] = [method_family(str(m)) for m in rows["method"]]
+    rows["_order"] = rows["family"].map(_FAMILY_ORDER)
+    return rows.sort_values(["dataset", "_order", "method"], kind="stable").drop(columns="_order")
+
+
+def _mean_sem(values) -> tuple[float, float]:
+    """Mean and standard error ``std(ddof=1) / sqrt(n)`` (NaN for one value) of the finite values."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    sem = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else math.nan
+    return float(values.mean()), sem
+
+
+def med_summary(frame):
+    """One row per (dataset, method) with MED results: ``family``, ``runs``, the mean and standard
+    error over runs of full MED (``med``, ``med_sem``) and top-k MED (``topk``, ``topk_sem``), and the
+    mean ``linear_probe.test_accuracy`` (``probe``) and ``med.informative_codes`` where present."""
+    import pandas as pd
+
+    rows = _med_runs(frame)
+    top = topk_column(rows) if not rows.empty else None
+    out = []
+    for (dataset, method), sel in rows.groupby(["dataset", "method"], sort=False):
+        full, full_sem = _mean_sem(sel["med.disentanglement"])
+        topk, topk_sem = _mean_sem(sel[top]) if top else (math.nan, math.nan)
+        record = {"dataset": dataset, "method": method, "family": sel["family"].iloc[0], "runs": len(sel),
+                  "med": full, "med_sem": full_sem, "topk": topk, "topk_sem": topk_sem}
+        for key, column in (("probe", "linear_probe.test_accuracy"), ("informative_codes", "med.informative_codes")):
+            record[key] = _mean_sem(sel[column])[0] if column in sel.columns else math.nan
+        out.append(record)
+    columns = ["dataset", "method", "family", "runs", "med", "med_sem", "topk", "topk_sem", "probe",
+               "informative_codes"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _group(rows, family: str, top: str) -> dict[str, Any]:
+    sel = rows[rows["family"] == family]
+    full, full_sem = _mean_sem(sel["med.disentanglement"])
+    topk, topk_sem = _mean_sem(sel[top])
+    return {"methods": sorted(map(str, sel["method"].unique())), "runs": int(len(sel)),
+            "full": full, "full_sem": full_sem, "top": topk, "top_sem": topk_sem}
+
+
+def _pm(mean: float, sem: float) -> str:
+    return f"{mean:.3f}" if not math.isfinite(sem) else f"{mean:.3f} ± {sem:.3f}"
+
+
+def med_finding(frame) -> list[dict[str, Any]]:
+    """Cao et al.'s finding checked on the numbers, per dataset (and over all datasets when there are
+    several): negative-free methods learn a well-disentangled subset of codes, so
+
+    1. their top-k MED is well above their full MED: mean top-k - mean full >= :data:`SUBSET_MARGIN`;
+    2. their top-k MED is comparable to or above the VAEs': mean top-k >= VAE mean top-k -
+       :data:`COMPARABLE_TOLERANCE`.
+
+    Means are over the finished runs of each family (:func:`method_family`). Each record holds the
+    two groups' numbers, ``subset`` and ``comparable`` (True, False, or None when a group is
+    missing) and ``text``, the sentence the report prints.
+    """
+    rows = _med_runs(frame)
+    top = topk_column(rows) if not rows.empty else None
+    if rows.empty or top is None:
+        return []
+    k = re.fullmatch(r"med\.top(\d+)_disentanglement", top).group(1)
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    scopes = [(d, rows[rows["dataset"] == d]) for d in datasets]
+    if len(datasets) > 1:
+        scopes.append(("all datasets", rows))
+    out = []
+    for scope, sel in scopes:
+        free, vae = _group(sel, "negative-free", top), _group(sel, "VAE", top)
+        record: dict[str, Any] = {"dataset": scope, "k": int(k), "negative_free": free, "vae": vae,
+                                  "subset": None, "comparable": None}
+        missing = [name for name, g in (("negative-free", free), ("VAE", vae)) if g["runs"] == 0]
+        parts = []
+        if free["runs"] and vae["runs"]:
+            parts.append(f"{scope}: top-{k} MED of the negative-free methods ({', '.join(free['methods'])}; "
+                         f"{free['runs']} runs) {_pm(free['top'], free['top_sem'])} vs the VAEs "
+                         f"({', '.join(vae['methods'])}; {vae['runs']} runs) {_pm(vae['top'], vae['top_sem'])}; "
+                         f"full MED {_pm(free['full'], free['full_sem'])} vs {_pm(vae['full'], vae['full_sem'])}.")
+        if free["runs"]:
+            gap = free["top"] - free["full"]
+            record["subset"] = bool(gap >= SUBSET_MARGIN)
+            if not vae["runs"]:
+                parts.append(f"{scope}: negative-free methods ({', '.join(free['methods'])}; {free['runs']} runs): "
+                             f"top-{k} MED {_pm(free['top'], free['top_sem'])}, full MED "
+                             f"{_pm(free['full'], free['full_sem'])}.")
+            parts.append(f"A well-disentangled subset (their top-{k} MED at least {SUBSET_MARGIN:g} above their "
+                         f"full MED): {'holds' if record['subset'] else 'does not hold'} (gap {gap:+.3f}).")
+        if free["runs"] and vae["runs"]:
+            diff = free["top"] - vae["top"]
+            record["comparable"] = bool(diff >= -COMPARABLE_TOLERANCE)
+            verdict = ("holds, above the VAEs" if diff > 0 else "holds, within the tolerance") \
+                if record["comparable"] else "does not hold"
+            parts.append(f"Top-{k} MED comparable to or above the VAEs' (at most {COMPARABLE_TOLERANCE:g} below): "
+                         f"{verdict} (difference {diff:+.3f}).")
+        if missing:
+            parts.append(f"The comparison cannot be judged on {scope}: no {' and no '.join(missing)} runs "
+                         "with MED results.")
+        record["text"] = " ".join(parts)
+        out.append(record)
+    return out
+
+
+def _med_plot(frame) -> str | None:
+    """Grouped bars per dataset: full MED and top-k MED per method (the mean), every run as a point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _med_runs(frame)
+    top = topk_column(rows) if not rows.empty else None
+    if rows.empty:
+        return None
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    width = max(len(rows[rows["dataset"] == d]["method"].unique()) for d in datasets)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.0, 0.85 * width + 1.4) * len(datasets), 3.4),
+                             squeeze=False, sharey=True, layout="constrained")
+    rng = np.random.default_rng(0)
+    series = [("med.disentanglement", "full MED", "#9ecae1", -0.2)]
+    if top:
+        series.append((top, top.split(".")[1].replace("_disentanglement", "").replace("top", "top-") + " MED",
+                       "#08519c", 0.2))
+    for ax, dataset in zip(axes[0], datasets):
+        sel = rows[rows["dataset"] == dataset]
+        methods = list(dict.fromkeys(sel["method"]))
+        for column, label, colour, shift in series:
+            for i, method in enumerate(methods):
+                values = sel.loc[sel["method"] == method, column].dropna().to_numpy(float)
+                if not values.size:
+                    continue
+                ax.bar(i + shift, values.mean(), width=0.38, color=colour, label=label if i == 0 else None)
+                ax.scatter(i + shift + rng.uniform(-0.08, 0.08, values.size), values, s=12, color="black",
+                           alpha=0.7, zorder=3)
+        families = [method_family(m) for m in methods]
+        ax.set_xticks(range(len(methods)), [f"{m}\n({f})" for m, f in zip(methods, families)], fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(str(dataset), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("disentanglement")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def code_distribution(frame) -> dict[tuple[str, str], dict[str, Any]]:
+    """The per-code disentanglement distribution per (dataset, method), from med's bin keys:
+    ``share`` (CODE_BINS,) the mean over runs of the share of informative codes with D_j in each
+    tenth of [0, 1], ``spread`` its standard deviation over runs (ddof 0), ``runs``, and
+    ``informative_codes`` (the mean, NaN when not recorded). Empty without the bin keys."""
+    rows = _med_runs(frame)
+    bins = code_bin_columns(rows) if not rows.empty else []
+    if not bins:
+        return {}
+    rows = rows[rows[bins].notna().all(axis=1)]
+    out = {}
+    for (dataset, method), sel in rows.groupby(["dataset", "method"], sort=False):
+        shares = sel[bins].to_numpy(float)
+        codes = sel["med.informative_codes"] if "med.informative_codes" in sel.columns else []
+        out[(str(dataset), str(method))] = {"share": shares.mean(axis=0), "spread": shares.std(axis=0),
+                                            "runs": len(sel), "informative_codes": _mean_sem(codes)[0]}
+    return out
+
+
+def _code_histogram_plot(frame) -> str | None:
+    """Per dataset (rows) and method (columns): the bars of :func:`code_distribution`, with the
+    spread over runs as error bars; None without the bin keys."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    distribution = code_distribution(frame)
+    if not distribution:
+        return None
+    datasets = list(dict.fromkeys(d for d, _ in distribution))
+    per = {d: [m for dd, m in distribution if dd == d] for d in datasets}
+    ncols = max(len(m) for m in per.values())
+    fig, axes = plt.subplots(len(datasets), ncols, figsize=(2.1 * ncols + 0.6, 2.0 * len(datasets) + 0.4),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
+    centres = (np.arange(CODE_BINS) + 0.5) / CODE_BINS
+    for r, dataset in enumerate(datasets):
+        for c in range(ncols):
+            ax = axes[r][c]
+            if c >= len(per[dataset]):
+                ax.axis("off")
+                continue
+            method = per[dataset][c]
+            entry = distribution[(dataset, method)]
+            colour = "#08519c" if method_family(method) == "negative-free" else "#d94801"
+            ax.bar(centres, entry["share"], width=0.9 / CODE_BINS, color=colour,
+                   yerr=entry["spread"] if entry["runs"] > 1 else None, error_kw={"lw": 0.8})
+            title = f"{method} ({dataset})\n{entry['runs']} run(s)"
+            if math.isfinite(entry["informative_codes"]):
+                title += f", {entry['informative_codes']:.0f} informative codes"
+            ax.set_title(title, fontsize=7)
+            ax.set_xlim(0, 1)
+            ax.grid(axis="y", alpha=0.3)
+            if r == len(datasets) - 1:
+                ax.set_xlabel("per-code disentanglement D_j", fontsize=7)
+            if c == 0:
+                ax.set_ylabel("share of codes", fontsize=7)
+    return _png(fig)
+
+
+def _med_table(summary) -> str:
+    head = ("<tr><th class='text'>dataset</th><th class='text'>method</th><th class='text'>family</th><th>runs</th>"
+            "<th>full MED</th><th>± s.e.</th><th>top-k MED</th><th>± s.e.</th><th>linear probe</th>"
+            "<th>informative codes</th></tr>")
+    body = "".join("<tr>" + "".join(_cell(row[c]) for c in summary.columns) + "</tr>" for _, row in summary.iterrows())
+    return f'<table class="sortable" id="med-table"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
+def _med_section(frame) -> tuple[str, list[dict[str, Any]]]:
+    """The MED section's HTML and the finding records (for the report's JSON data)."""
+    parts = ['<section id="med"><h2>MED and top-k MED (Cao et al., NeurIPS 2022)</h2>']
+    summary = med_summary(frame)
+    if summary.empty:
+        parts.append("<p>No MED results: add <code>med</code> to the study's evaluation metrics.</p></section>")
+        return "".join(parts), []
+    findings = med_finding(frame)
+    parts.append("<p class='meta'>Full MED weights every code by its share of the mutual-information importance; "
+                 "top-k MED keeps, for each factor, its k most disentangled codes. Negative-free methods: "
+                 f"{', '.join(NEGATIVE_FREE)}; VAEs: methods with a decoder. ± is the standard error over runs; "
+                 "with few runs, a difference within about two standard errors is no evidence either way.</p>")
+    if findings:
+        parts.append('<ul id="med-finding">' + "".join(f"<li>{html.escape(f['text'])}</li>" for f in findings)
+                     + "</ul>")
+    parts.append(_med_table(summary))
+    parts.append('<div class="grid">')
+    plot = _med_plot(frame)
+    if plot:
+        parts.append(f'<img alt="MED and top-k MED per method" src="{plot}">')
+    histogram = _code_histogram_plot(frame)
+    parts.append("</div>")
+    if histogram:
+        parts.append("<h3>Per-code disentanglement</h3><div class='grid'>"
+                     f'<img alt="per-code disentanglement distribution" src="{histogram}"></div>')
+    else:
+        parts.append("<p class='meta'>No per-code disentanglement distribution: the med results have no "
+                     "<code>code_disentanglement_bin_*</code> keys.</p>")
+    parts.append("</section>")
+    return "".join(parts), findings
+
+
+def _top_rows(matrix: np.ndarray, limit: int = 32) -> tuple[np.ndarray, list[str], str]:
+    """At most ``limit`` rows (codes) of a codes x factors matrix, those with the largest row sums
+    (in code order), their labels, and a title note when rows were left out."""
+    labels = [f"z{i}" for i in range(matrix.shape[0])]
+    if matrix.shape[0] <= limit:
+        return matrix, labels, ""
+    keep = np.sort(np.argsort(-np.nan_to_num(matrix).sum(axis=1), kind="stable")[:limit])
+    return matrix[keep], [labels[i] for i in keep], f" ({limit} of {matrix.shape[0]} codes, largest totals)"
 
 
 _STYLE = """
@@ -249,17 +569,33 @@ def _best_runs(frame, scores: list[str]) -> str:
                 names = [str(n) for n in data["factor_names"]] if "factor_names" in data else None
                 for name, title in (("importance", "DCI importance"), ("mutual_information", "mutual information (nats)")):
                     if name in data:
-                        m = np.asarray(data[name], float)
-                        parts.append(f'<img alt="{title}" src="{_heatmap(m, names or range(m.shape[1]), [f"z{i}" for i in range(m.shape[0])], f"{title}: codes x factors", vmin=0)}">')
+                        m, rows, note = _top_rows(np.asarray(data[name], float))
+                        parts.append(f'<img alt="{title}" src="{_heatmap(m, names or range(m.shape[1]), rows, f"{title}: codes x factors{note}", vmin=0)}">')
+        pictures = 0
         for file, mime, alt in (("traversal.gif", "image/gif", "latent traversal (animated)"),
                                 ("traversal.png", "image/png", "latent traversal"),
                                 ("reconstructions.png", "image/png", "reconstructions")):
-            uri = _file_uri(folder / file, mime)
+            uri = _file_uri(folder / file, mime)  # only what the run wrote (no decoder: no pictures)
             if uri:
+                pictures += 1
                 parts.append(f'<figure><img alt="{alt}" src="{uri}"><figcaption>{alt}</figcaption></figure>')
-        parts.append("</div></div>")
+        parts.append("</div>")
+        if not pictures and has_decoder(str(method)) is False:
+            parts.append("<p class='meta'>No traversals or reconstructions: the method has no decoder.</p>")
+        parts.append("</div>")
         cards.append("".join(parts))
     return "".join(cards)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -301,6 +637,8 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     else:
         body.append("<p>Needs at least three finished runs and two metrics.</p>")
     body.append("</section>")
+    med_html, findings = _med_section(done)
+    body.append(med_html)
     body.append('<section id="best-runs"><h2>Best run per method</h2>')
     body.append(f"<p class='meta'>Best by {html.escape(scores[0]) if scores else '–'}: importance and mutual-information "
                 "matrices (codes x factors), latent traversals and reconstructions.</p>")
@@ -313,7 +651,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>disentkit study {html.escape(meta.get('name', ''))}</title><style>{_STYLE}</style>"
             f"<script>{_SCRIPT}</script></head><body>{''.join(body)}"
-            f"<script type='application/json' id='report-data'>{html.escape(json.dumps({'counts': counts, 'scores': scores}))}</script>"
+            f"<script type='application/json' id='report-data'>{html.escape(json.dumps({'counts': counts, 'scores': scores, 'med': _finite(findings)}))}</script>"
             "</body></html>")
     path = Path(out) if out else study_dir / "report.html"
     tmp = path.with_name(f".{path.name}.tmp")

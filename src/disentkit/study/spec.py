@@ -36,7 +36,9 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from disentkit.io import parse_yaml_value
 from disentkit.study.sweep import Point, from_yaml_node
+from disentkit.validation import check_choice, check_int
 
 _TOP_KEYS = ("name", "description", "train", "evaluation", "grid", "execution")
 _EVALUATION_KEYS = ("metrics", "preset", "seed", "settings")
@@ -181,7 +183,7 @@ def resolve_train(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
     """Validate evaluation settings (metric names, preset) and fill in defaults."""
-    from disentkit.metrics import METRICS
+    from disentkit.metrics import METRICS, PRESETS
 
     metrics = data.get("metrics", "all")
     if isinstance(metrics, str):
@@ -191,12 +193,8 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; valid metrics: {', '.join(METRICS)}")
-    preset = data.get("preset", "reference")
-    if preset not in ("reference", "fast"):
-        raise ValueError(f"evaluation.preset must be 'reference' or 'fast', got {preset!r}")
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"evaluation.seed must be a non-negative integer, got {seed!r}")
+    preset = check_choice("evaluation.preset", data.get("preset", "reference"), tuple(PRESETS))
+    seed = check_int("evaluation.seed", data.get("seed", 0), 0)
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
         raise ValueError("evaluation.settings must be a mapping")
@@ -207,14 +205,14 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
 def check_evaluation_settings(metrics: list[str], preset: str, settings: Mapping[str, Any]) -> None:
     """Check ``evaluation.settings`` as :func:`disentkit.metrics.evaluate` will (``ValueError`` naming
     the valid settings): flat settings, per-metric ``settings: {metric: {...}}`` and ``codes``."""
+    # disentkit.metrics exports no settings checker yet (CODES and _resolve_settings are private)
     from disentkit.metrics._evaluate import CODES, _resolve_settings
 
     flat = {k: v for k, v in settings.items() if k not in _EVALUATE_ARGUMENTS}
     per_metric = settings.get("settings")
     if per_metric is not None and not isinstance(per_metric, Mapping):
         raise ValueError("evaluation.settings.settings must map metric names to their settings")
-    if settings.get("codes", "mean") not in CODES:
-        raise ValueError(f"evaluation.settings.codes must be one of {', '.join(CODES)}, got {settings['codes']!r}")
+    check_choice("evaluation.settings.codes", settings.get("codes", "mean"), CODES)
     _resolve_settings(metrics, preset, per_metric, flat)
 
 
@@ -246,7 +244,7 @@ def parse_filter(text: str):
         except ValueError:
             raise ValueError(f"--only range must be integers LO..HI, got {raw!r}") from None
     else:
-        accepted = {_filter_key(yaml.safe_load(v)) for v in raw.split(",")}
+        accepted = {_filter_key(parse_yaml_value(v)) for v in raw.split(",")}
 
     def predicate(flat: Mapping[str, Any]) -> bool:
         keys = [k for k in flat if k == key or k.endswith("." + key)]

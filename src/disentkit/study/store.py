@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from disentkit.io import atomic_path
 from disentkit.study.records import SPEC_FILE, read_json, read_status
 from disentkit.study.spec import RunSpec
 
@@ -101,21 +101,19 @@ def write_store(study_dir: str | Path) -> Path:
     study_dir = Path(study_dir)
     tables = collect(study_dir)
     final = study_dir / STORE_NAME
-    tmp = study_dir / f".{STORE_NAME}.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
-    try:
-        for name, frame in tables.items():
-            if frame.empty and name == "runs":
-                con.execute("CREATE TABLE runs (run_id VARCHAR, state VARCHAR, error VARCHAR, seconds DOUBLE)")
-                continue
-            con.register("frame", frame)
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
-            con.unregister("frame")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            for name, frame in tables.items():
+                if frame.empty and name == "runs":
+                    con.execute("CREATE TABLE runs (run_id VARCHAR, state VARCHAR, error VARCHAR, seconds DOUBLE)")
+                    continue
+                con.register("frame", frame)
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+                con.unregister("frame")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
     return final
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from disentkit.io import atomic_path, fsync, write_json_atomic
+
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 WEIGHTS = "model.safetensors"
 TENSOR_STATE = "state.pt"
@@ -47,23 +49,13 @@ def module_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_weights(module: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write the module's tensors to a safetensors file, atomically (temp file + ``os.replace``)."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(module_tensors(module), str(tmp), metadata=metadata)
-    _fsync(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(module_tensors(module), str(tmp), metadata=metadata)
     return path
 
 
@@ -76,12 +68,8 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    """``disentkit.io.write_json_atomic(path, data)`` in the argument order of earlier callers."""
+    return write_json_atomic(path, data)
 
 
 def checkpoint_path(root: str | os.PathLike, step: int) -> Path:
@@ -130,13 +118,12 @@ def save_checkpoint(
     tmp.mkdir()
     save_weights(module, tmp / WEIGHTS)
     torch.save(tensor_state, tmp / TENSOR_STATE)
-    _fsync(tmp / TENSOR_STATE)
-    write_json({"step": int(step), **json_state}, tmp / JSON_STATE)
-    _fsync(tmp / JSON_STATE)
+    fsync(tmp / TENSOR_STATE)
+    write_json_atomic(tmp / JSON_STATE, {"step": int(step), **json_state})
     if final.exists():  # the same step again: move the old copy aside (a ".tmp-" name) first
         os.replace(final, root / f".tmp-old-{final.name}-{os.getpid()}")
     os.replace(tmp, final)
-    _fsync(root)
+    fsync(root)
     remove_partial(root)
     for _, old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
-import yaml
+from disentkit.io import parse_yaml_value
+from disentkit.validation import check_choice, check_int
 
 PRECISIONS = ("fp32", "bf16")
 _PARAM_GROUPS = ("method_params", "dataset_params", "sampler_params")
@@ -36,12 +37,6 @@ def _dataset_registry() -> Any:
     import disentkit.data as data
 
     return data
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @dataclass(kw_only=True)
@@ -74,10 +69,10 @@ class TrainConfig:
     num_threads: torch CPU threads for the run (``None``: leave torch's setting); the count used is
         written to the log header.
     images: write ``traversal.png``, ``traversal.gif`` and ``reconstructions.png`` at the end.
-    channels_last: keep images and weights in channels-last memory format (default: on; 1.1-1.35x
-        faster conv steps on CPU, ``benchmarks/train_throughput.py``).
-    precision: ``"fp32"`` or ``"bf16"`` (bfloat16 autocast around each step; for GPUs and CPUs
-        with native bfloat16 — on AVX2-only CPUs it is about 8x slower).
+    channels_last: keep images and weights in channels-last memory format (default: on; its
+        measured effect is in ``benchmarks/README.md``).
+    precision: ``"fp32"`` or ``"bf16"`` (bfloat16 autocast around each step; meant for GPUs and
+        CPUs with native bfloat16, see ``benchmarks/README.md``).
     """
 
     method: str
@@ -114,22 +109,17 @@ class TrainConfig:
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
             setattr(self, name, dict(value))
-        _check_int("steps", self.steps, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("seed", self.seed, 0)
-        _check_int("checkpoint_every", self.checkpoint_every, 1)
-        _check_int("log_every", self.log_every, 1)
-        _check_int("keep_checkpoints", self.keep_checkpoints, 1)
-        _check_int("prefetch", self.prefetch, 0)
+        for name, minimum in (("steps", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 1),
+                              ("log_every", 1), ("keep_checkpoints", 1), ("prefetch", 0)):
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
         if self.num_threads is not None:
-            _check_int("num_threads", self.num_threads, 1)
+            self.num_threads = check_int("num_threads", self.num_threads, 1)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', got {self.device!r}")
         for name in ("images", "channels_last", "cache"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        check_choice("precision", self.precision, PRECISIONS)
 
     def _check_components(self) -> None:
         methods = _method_registry()
@@ -199,8 +189,8 @@ class TrainConfig:
 
         ``key`` is a config field (``steps``), a dotted parameter (``method_params.beta``,
         ``dataset_params.spacing``), or a bare method parameter (``beta`` means
-        ``method_params.beta``). ``value`` is parsed as a YAML scalar (``4`` -> int, ``1e-3`` ->
-        float, ``true`` -> bool, ``[1, 2]`` -> list, anything else a string).
+        ``method_params.beta``). ``value`` is parsed by :func:`disentkit.io.parse_yaml_value`
+        (``4`` -> int, ``1e-3`` -> float, ``true`` -> bool, ``[1, 2]`` -> list, anything else a string).
         """
         data = self.to_dict()
         top = self.field_names()
@@ -209,7 +199,7 @@ class TrainConfig:
                 raise ValueError(f"--set expects key=value, got {item!r}")
             key, _, raw = item.partition("=")
             key = key.strip()
-            value = parse_scalar(raw)
+            value = parse_yaml_value(raw)
             if "." in key:
                 group, _, sub = key.partition(".")
                 if group not in _PARAM_GROUPS or not sub:
@@ -251,17 +241,3 @@ def _valid_method_params(method: str) -> list[str] | None:
         return None
     cfg = methods.config_for(method, {})
     return [f.name for f in fields(cfg)] if dataclasses.is_dataclass(cfg) else sorted(vars(cfg))
-
-
-def parse_scalar(text: str) -> Any:
-    """Parse a ``--set`` value as a YAML scalar (``"4"`` -> 4, ``"1e-4"`` -> 0.0001, ``"x"`` -> ``"x"``).
-
-    YAML 1.1 reads ``1e-4`` as a string (it needs a dot); such numbers are read as floats here.
-    """
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"cannot parse value {text!r}: {err}") from None
-    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
-        return float(value)
-    return value

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from disentkit.io import atomic_path
+
 
 class IntervalLog:
     """Accumulates detached loss terms and writes the interval means to a JSONL file."""
@@ -49,9 +51,8 @@ class IntervalLog:
                 continue
             if "event" in record or record.get("step", 0) <= step:
                 kept.append(line)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
     def update(self, terms: dict[str, torch.Tensor], images: int) -> None:
         """Add one step's terms (scalars, and ``kl_per_dim`` as a (D,) tensor)."""

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from disentkit.io import write_json_atomic
 from disentkit.train import checkpoint as ckpt
 from disentkit.train import config as _config
 from disentkit.train.config import TrainConfig
@@ -281,10 +282,10 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, r
             if (last_good := ckpt.latest_checkpoint(session.root)) is not None:
                 start = session.restore(last_good)
             session.log.truncate_after(start)  # records a killed attempt wrote after its checkpoint
-        ckpt.write_json(config.to_dict(), run_dir / CONFIG_FILE)
+        write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
         env = _environment(device, threads)
-        ckpt.write_json({"observation_shape": list(dataset.observation_shape), "method": config.method,
-                         "dataset": config.dataset, **env}, run_dir / RUN_FILE)
+        write_json_atomic(run_dir / RUN_FILE, {"observation_shape": list(dataset.observation_shape),
+                                               "method": config.method, "dataset": config.dataset, **env})
         log = session.log
         log.write_event({"event": "resume" if start else "start", "step": start, **env, "config": config.to_dict()})
         bar = _progress(progress, config.steps, start)

@@ -5,8 +5,10 @@ Every op is a small class called as ``op(images, rng)``: ``images`` float (B, C,
 values clipped to [0, 1]), ``rng`` the numpy ``Generator`` of the batch stream. All per-image
 random parameters come from one vectorised ``rng.random((B, k))`` draw per op (whatever ``p``), so
 a stream's checkpointed generator state makes the views exactly resumable; they are applied with
-vectorised torch ops (``grid_sample`` crops, grouped-convolution blurs, closed-form HSV hue
-shifts), with no per-image Python loop.
+vectorised torch ops (one ``grid_sample`` per crop, a separable blur as per-image weighted sums of
+shifted slices, closed-form HSV hue shifts), with no per-image Python loop. Inside a pipeline the
+intermediate batches are changed in place (``apply(..., inplace=True)``); a pipeline's input never
+is. Timings: ``benchmarks/augment_speed.py``.
 
 =================================================  ===========  ======================================
 op (registry name)                                 needs RGB    perturbs (factor kinds)

@@ -86,12 +86,13 @@ def as_tensor(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rows(images: torch.Tensor, apply: np.ndarray,
-               fn: Callable[[torch.Tensor, np.ndarray | slice], torch.Tensor]) -> torch.Tensor:
+               fn: Callable[[torch.Tensor, np.ndarray | slice], torch.Tensor], inplace: bool = False) -> torch.Tensor:
     """``fn(rows, index)`` on the rows where ``apply`` is true; the other rows are returned untouched.
 
     ``index`` selects the same rows of the per-image parameter arrays (a slice when every row
     applies). ``fn`` must not modify its input in place. When no row applies, ``images`` itself is
-    returned.
+    returned. With ``inplace`` (the caller owns ``images``) the rows are written back into
+    ``images`` instead of a copy.
     """
     if apply.all():
         return fn(images, slice(None))
@@ -99,9 +100,8 @@ def apply_rows(images: torch.Tensor, apply: np.ndarray,
         return images
     idx = np.flatnonzero(apply)
     t_idx = torch.as_tensor(idx, device=images.device)
-    out = images.clone()
-    out[t_idx] = fn(images[t_idx], idx)
-    return out
+    out = images if inplace else images.clone()
+    return out.index_copy_(0, t_idx, fn(images.index_select(0, t_idx), idx))
 
 
 def _jsonable(value: Any) -> Any:
@@ -121,7 +121,8 @@ class Augmentation(ABC):
     A call is ``apply(images, sample_params(B, rng, (H, W)))``: :meth:`sample_params` makes exactly
     one ``rng.random((B, k))`` draw and returns numpy arrays (one row per image; ``"apply"`` is the
     bool mask of the images the op applies to, drawn with probability ``p``); :meth:`apply` is
-    deterministic and vectorised.
+    deterministic and vectorised. ``apply(..., inplace=True)`` may overwrite ``images`` (a
+    pipeline passes it for the intermediate batches it owns, never for its input).
 
     Subclasses set :attr:`name` (the registry name), :attr:`colour_op` (a pixel-value op, never on
     binary data), and implement :meth:`sample_params`, :meth:`apply`, :meth:`get_params` and, where
@@ -164,8 +165,9 @@ class Augmentation(ABC):
         """Draw the parameters of ``batch`` images (of ``size`` = (H, W); square if ``None``)."""
 
     @abstractmethod
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
-        """Apply drawn ``params`` to ``images`` (B, C, H, W) (no checks, any memory layout)."""
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        """Apply drawn ``params`` to ``images`` (B, C, H, W) (no checks, any memory layout); with
+        ``inplace`` the op may overwrite ``images`` (and return it)."""
 
     def __call__(self, images: torch.Tensor, rng: RandomLike) -> torch.Tensor:
         x = check_images(images)

@@ -88,7 +88,7 @@ class GaussianBlur(Augmentation):
         lo, hi = self.sigma
         return {"apply": u[:, 0] < self.p, "sigma": lo + (hi - lo) * u[:, 1]}
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         kh, kw = self.kernel_sizes(images.shape[2], images.shape[3])
 
         def blur(x: torch.Tensor, idx: Any) -> torch.Tensor:
@@ -96,10 +96,10 @@ class GaussianBlur(Augmentation):
             sigma = torch.as_tensor(params["sigma"][idx], dtype=torch.float64, device=x.device)
             rh, rw = kh // 2, kw // 2
             y = F.pad(x, (rw, rw, rh, rh), mode="reflect") if (rh or rw) else x
-            # each pass: a sum of k shifted slices weighted per image (in place; faster on CPU than a
-            # grouped convolution with one group per image channel)
+            # each pass: a sum of k shifted slices weighted per image, accumulated in place (timings of
+            # the alternatives: benchmarks/augment_speed.py)
             y = _taps(y, gaussian_kernels(sigma, kh).to(x.dtype), h, dim=2)
             y = _taps(y, gaussian_kernels(sigma, kw).to(x.dtype), w, dim=3)
             return y.clamp_(0.0, 1.0)
 
-        return apply_rows(images, params["apply"], blur)
+        return apply_rows(images, params["apply"], blur, inplace)

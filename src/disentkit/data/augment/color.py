@@ -23,7 +23,7 @@ from disentkit.data.augment._base import (
     check_prob,
 )
 
-__all__ = ["ColorJitter", "Grayscale", "Solarize", "luma", "rgb_to_hsv", "hsv_to_rgb", "shift_hue"]
+__all__ = ["ColorJitter", "Grayscale", "Solarize", "luma", "rgb_to_hsv", "hsv_to_rgb", "shift_hue", "shift_hue_"]
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -48,23 +48,34 @@ def _is_max(channel: torch.Tensor, maxc: torch.Tensor) -> torch.Tensor:
 
 
 def _hue6(images: torch.Tensor, maxc: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """6 x the HSV hue, in [-1, 5) (unwrapped), from the channel holding the maximum (R, then G, then B)."""
+    """6 x the HSV hue, in [-1, 5) (unwrapped), from the channel holding the maximum (R, then G, then B):
+    ``(G - B)/d``, ``2 + (B - R)/d`` or ``4 + (R - G)/d``, with ``d = max - min`` (0 where d = 0)."""
     r, g, b = images[:, 0:1], images[:, 1:2], images[:, 2:3]
     is_r = _is_max(r, maxc)
-    is_g = _is_max(g, maxc).mul_(1.0 - is_r)
-    is_b = (1.0 - is_r).sub_(is_g)
-    num = (g - b).mul_(is_r).add_((b - r).mul_(is_g)).add_((r - g).mul_(is_b))
+    not_r = torch.rsub(is_r, 1.0)
+    is_g = _is_max(g, maxc).mul_(not_r)
+    is_b = not_r.sub_(is_g)
+    num = (g - b).mul_(is_r).addcmul_(b - r, is_g).addcmul_(r - g, is_b)
     return num.div_(delta.clamp_min(1e-12)).add_(is_g, alpha=2.0).add_(is_b, alpha=4.0)
 
 
-def _from_hue6(hue6: torch.Tensor, maxc: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """RGB from 6 x hue (any real; taken mod 6), V = ``maxc`` and V S = ``delta``:
-    ``c_n = V - V S clip(2 - |k - 2|, 0, 1)``, ``k = (n + 6 H) mod 6`` (``min(k, 4 - k) = 2 - |k - 2|``)."""
-    n = torch.tensor((5.0, 3.0, 1.0), dtype=hue6.dtype, device=hue6.device).view(1, 3, 1, 1)
-    # hue6 >= -1 - 3 (a shift of at most half a turn), so n + 6 + hue6 > 0 and frac is the mod
-    k = (n + 6.0).add(hue6).div_(6.0).frac_().mul_(6.0)
-    t = k.sub_(2.0).abs_().neg_().add_(2.0).clamp_(0.0, 1.0)
-    return t.mul_(delta).neg_().add_(maxc)
+#: the channel offsets of :func:`_rgb_from_hue`, ``(n + 6) / 6`` for ``n = 5, 3, 1`` (R, G, B)
+_OFFSETS = (11.0 / 6.0, 9.0 / 6.0, 7.0 / 6.0)
+
+
+def _rgb_from_hue(hue: torch.Tensor, minc: torch.Tensor, delta: torch.Tensor,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """RGB from the hue in turns (any real > -7/6; taken mod 1), the minimum and ``d = max - min``:
+
+    ``c_n = V - d clip(2 - |k_n - 2|, 0, 1)`` with ``k_n = (n + 6 H) mod 6``, ``n = 5, 3, 1`` (the
+    HSV-to-RGB "alternative" formula), rewritten as ``c_n = min + 6 d clip(|v_n - 1/3| - 1/6, 0, 1/6)``
+    with ``v_n = (H + n/6) mod 1`` (``1 - clip(y, 0, 1) = clip(1 - y, 0, 1)``). Written into ``out``
+    (n, 3, H, W) if given.
+    """
+    offsets = torch.tensor(_OFFSETS, dtype=hue.dtype, device=hue.device).view(1, 3, 1, 1)
+    v = torch.add(hue, offsets, out=out) if out is not None else hue + offsets  # > 0, so frac is the mod
+    v.frac_().sub_(1.0 / 3.0).abs_().sub_(1.0 / 6.0).clamp_(0.0, 1.0 / 6.0)
+    return v.mul_(delta.mul(6.0)).add_(minc)
 
 
 def rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
@@ -84,38 +95,55 @@ def rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     """HSV (n, 3, H, W) -> RGB (n, 3, H, W) (the inverse of :func:`rgb_to_hsv`)."""
     h, s, v = hsv[:, 0:1], hsv[:, 1:2], hsv[:, 2:3]
-    return _from_hue6(h * 6.0, v, v * s)
+    delta = v * s
+    return _rgb_from_hue(h, v - delta, delta)
+
+
+def _shift_hue_into(images: torch.Tensor, shift: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    minc = images.amin(dim=1, keepdim=True)
+    maxc = images.amax(dim=1, keepdim=True)
+    delta = maxc.sub(minc)
+    hue = _hue6(images, maxc, delta).mul_(1.0 / 6.0).add_(shift.view(-1, 1, 1, 1))
+    return _rgb_from_hue(hue, minc, delta, out=out)
 
 
 def shift_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate the hue of RGB images (n, 3, H, W) by ``shift`` (n,) turns, ``|shift| <= 0.5``:
-    ``H <- (H + shift) mod 1``, saturation and value unchanged."""
-    maxc = images.amax(dim=1, keepdim=True)
-    delta = maxc - images.amin(dim=1, keepdim=True)
-    hue6 = _hue6(images, maxc, delta).add_(shift.view(-1, 1, 1, 1), alpha=6.0)
-    return _from_hue6(hue6, maxc, delta)
+    ``H <- (H + shift) mod 1``, saturation and value unchanged (a new tensor)."""
+    return _shift_hue_into(images, shift, None)
 
 
-# The four jitter components; each takes an image batch it owns (modified in place) and factors (n,).
-def _brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def shift_hue_(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """:func:`shift_hue` written over ``images`` (which must be contiguous); returns ``images``."""
+    return _shift_hue_into(images, shift, images)
+
+
+# The four jitter components, each in place on a batch it owns, with per-image factors f (n,).
+def _brightness_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return x.mul_(f.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
 
 
-def _contrast(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    # c x + (1 - c) m  ==  x + (1 - c) (m - x)
-    return x.lerp_(_mean_luma(x).expand_as(x), (1.0 - f).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+def _contrast_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    # f x + (1 - f) mean(L(x))
+    f = f.view(-1, 1, 1, 1)
+    m = _mean_luma(x).mul_(1.0 - f)
+    return x.mul_(f).add_(m).clamp_(0.0, 1.0)
 
 
-def _saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    return x.lerp_(luma(x).expand_as(x), (1.0 - f).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+def _saturation_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    # f x + (1 - f) L(x)
+    f = f.view(-1, 1, 1, 1)
+    lum = luma(x)
+    lum = lum * (1.0 - f) if lum is x else lum.mul_(1.0 - f)  # 1-channel luma is x itself
+    return x.mul_(f).add_(lum).clamp_(0.0, 1.0)
 
 
-def _hue_op(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    return shift_hue(x, f).clamp_(0.0, 1.0)
+def _hue_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return shift_hue_(x, f).clamp_(0.0, 1.0)
 
 
 _COMPONENTS = ("brightness", "contrast", "saturation", "hue")
-_FUNCS = (_brightness, _contrast, _saturation, _hue_op)
+_FUNCS = (_brightness_, _contrast_, _saturation_, _hue_)
 
 
 class ColorJitter(Augmentation):
@@ -196,26 +224,27 @@ class ColorJitter(Augmentation):
             out["order"] = np.tile(np.arange(4), (u.shape[0], 1))
         return out
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
-        active = [k for k, s in enumerate(self.strengths) if s > 0]
-        if not active:
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        active = np.array([s > 0 for s in self.strengths])
+        apply = params["apply"]
+        if not active.any() or not apply.any():
             return images
-
-        def jitter(x: torch.Tensor, idx: Any) -> torch.Tensor:
-            x = x.clone()  # the components work in place on this copy
-            order = params["order"][idx]
-            factors = {k: as_tensor(params[_COMPONENTS[k]][idx], x) for k in active}
-            for step in range(4):
-                for k in active:
-                    rows = order[:, step] == k
-                    if rows.all():
-                        x = _FUNCS[k](x, factors[k])
-                    elif rows.any():
-                        t = torch.as_tensor(np.flatnonzero(rows), device=x.device)
-                        x.index_copy_(0, t, _FUNCS[k](x.index_select(0, t), factors[k].index_select(0, t)))
-            return x
-
-        return apply_rows(images, params["apply"], jitter)
+        x = images if inplace else images.clone()  # the components work in place
+        # step t: each applied image does its component order[:, t]; a component runs once per step,
+        # on the images whose turn it is (gathered, changed in place, scattered back)
+        for step in range(4):
+            comp = np.where(apply, params["order"][:, step], -1)
+            for k in np.flatnonzero(active):
+                rows = comp == k
+                if not rows.any():
+                    continue
+                if rows.all():
+                    _FUNCS[k](x, as_tensor(params[_COMPONENTS[k]], x))
+                    continue
+                idx = np.flatnonzero(rows)
+                t = torch.as_tensor(idx, device=x.device)
+                x.index_copy_(0, t, _FUNCS[k](x.index_select(0, t), as_tensor(params[_COMPONENTS[k]][idx], x)))
+        return x
 
 
 class Grayscale(Augmentation):
@@ -247,11 +276,11 @@ class Grayscale(Augmentation):
     def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
         return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         def gray(x: torch.Tensor, idx: Any) -> torch.Tensor:
             return luma(x).clamp_(0.0, 1.0).expand(-1, x.shape[1], -1, -1).contiguous()
 
-        return apply_rows(images, params["apply"], gray)
+        return apply_rows(images, params["apply"], gray, inplace)
 
 
 class Solarize(Augmentation):
@@ -280,12 +309,13 @@ class Solarize(Augmentation):
     def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
         return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
-        apply = params["apply"]
-        if not apply.any():
-            return images
-        # torch.where on bool masks is slow on CPU; use a {0, 1} float mask m: x + m (1 - 2 x).
-        # m = ceil((sign(x - t) + 1) / 2) is 1 exactly where x >= t (sign(x - t) = 0 iff x == t).
-        on = as_tensor(apply.astype(np.float64), images).view(-1, 1, 1, 1)
-        m = torch.sub(images, self.threshold).sign_().add_(1.0).mul_(0.5).ceil_().mul_(on)
-        return torch.addcmul(images, m, images, value=-2.0).add_(m).clamp_(0.0, 1.0)
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        t = self.threshold
+
+        def solarize(x: torch.Tensor, idx: Any) -> torch.Tensor:
+            # x + m (1 - 2 x) with the {0, 1} mask m = ceil((sign(x - t) + 1) / 2), 1 exactly where
+            # x >= t (sign(x - t) is 0 iff x == t); float arithmetic instead of a bool mask and where
+            m = torch.sub(x, t).sign_().add_(1.0).mul_(0.5).ceil_()
+            return torch.addcmul(x, m, x, value=-2.0).add_(m).clamp_(0.0, 1.0)
+
+        return apply_rows(images, params["apply"], solarize, inplace)

@@ -83,19 +83,19 @@ class RandomResizedCrop(Augmentation):
         box[~apply] = (0.0, 0.0, 1.0, 1.0)
         return {"apply": apply, "box": box}
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         def crop(x: torch.Tensor, idx: Any) -> torch.Tensor:
             n, _, h, w = x.shape
             box = as_tensor(params["box"][idx], x)
             # the affine grid of theta = [[w, 0, 2 x0 + w - 1], [0, h, 2 y0 + h - 1]], built separably
-            # (affine_grid's batched matmul is slower than the grid_sample itself on CPU)
+            # (no batched matmul as in affine_grid; see benchmarks/augment_speed.py)
             gx = _centres(w, x).view(1, 1, w) * box[:, 2].view(n, 1, 1) + (2.0 * box[:, 0] + box[:, 2] - 1.0).view(n, 1, 1)
             gy = _centres(h, x).view(1, h, 1) * box[:, 3].view(n, 1, 1) + (2.0 * box[:, 1] + box[:, 3] - 1.0).view(n, 1, 1)
             grid = torch.stack([gx.expand(n, h, w), gy.expand(n, h, w)], dim=-1)
             out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
             return out.clamp_(0.0, 1.0)
 
-        return apply_rows(images, params["apply"], crop)
+        return apply_rows(images, params["apply"], crop, inplace)
 
 
 def _centres(size: int, like: torch.Tensor) -> torch.Tensor:
@@ -126,10 +126,5 @@ class HorizontalFlip(Augmentation):
     def sample_params(self, batch: int, rng: RandomLike, size: tuple[int, int] | None = None) -> Params:
         return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
 
-    def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
-        apply = params["apply"]
-        if not apply.any():
-            return images
-        # lerp with a {0, 1} weight is exact (w = 0: x; w = 1: the mirror) and faster than torch.where
-        on = as_tensor(apply.astype(np.float64), images).view(-1, 1, 1, 1)
-        return torch.lerp(images, images.flip(-1), on)
+    def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        return apply_rows(images, params["apply"], lambda x, idx: x.flip(-1), inplace)

@@ -48,7 +48,7 @@ class Compose:
         """Apply drawn parameters (from :meth:`sample_params`)."""
         x = images
         for op, par in zip(self.ops, params):
-            x = op.apply(x, par)
+            x = op.apply(x, par, inplace=x is not images)  # the intermediate batches are ours
         return x
 
     def __call__(self, images: torch.Tensor, rng: RandomLike) -> torch.Tensor:
@@ -56,8 +56,8 @@ class Compose:
         self.check_channels(x.shape[1])
         gen = check_random_state(rng)
         out = x
-        for op in self.ops:  # draw each op's parameters just before it runs
-            out = op.apply(out, op.sample_params(x.shape[0], gen, (x.shape[2], x.shape[3])))
+        for op in self.ops:  # draw each op's parameters just before it runs; never overwrite the input
+            out = op.apply(out, op.sample_params(x.shape[0], gen, (x.shape[2], x.shape[3])), inplace=out is not x)
         return restore_layout(out, x)
 
     def __len__(self) -> int:

@@ -53,9 +53,10 @@ import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
 from disentkit.data.base import GroundTruthData
-from disentkit.data.factors import FactorSpace, _check_count
+from disentkit.data.factors import FactorSpace
 from disentkit.data.files.paths import DATA_ENV, find_data
 from disentkit.data.files.resize import resize_lanczos
+from disentkit.validation import check_int
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
@@ -308,12 +309,6 @@ def _find_folder(path: PathLike | None) -> Path:
     return folder
 
 
-def _check_int(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
 # -- the dataset ------------------------------------------------------------------------------------
 class ObservedRowSampler:
     """Factor vectors of uniformly drawn rows of a labelled image set (the empirical distribution).
@@ -328,7 +323,7 @@ class ObservedRowSampler:
 
     def sample(self, n: int, rng: RandomLike) -> np.ndarray:
         """``n`` observed factor vectors, drawn uniformly over the rows: int64 (n, F)."""
-        rows = check_random_state(rng).integers(0, self.factors.shape[0], size=_check_count(n))
+        rows = check_random_state(rng).integers(0, self.factors.shape[0], size=check_int("n", n, 0))
         return self.factors[rows]
 
     def __repr__(self) -> str:
@@ -373,9 +368,9 @@ class CelebA(GroundTruthData):
     ):
         if split not in CELEBA_SPLITS:
             raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(CELEBA_SPLITS)}")
-        self.image_size = _check_int("image_size", image_size, 1, 4096)
-        self.crop_size = _check_int("crop_size", crop_size, 1, IMAGE_WIDTH)
-        self.cache_size = _check_int("cache_size", cache_size, 0, 2**31)
+        self.image_size = check_int("image_size", image_size, 1, maximum=4096)
+        self.crop_size = check_int("crop_size", crop_size, 1, maximum=IMAGE_WIDTH)
+        self.cache_size = check_int("cache_size", cache_size, 0, maximum=2**31)
         self.split = split
         self.folder = _find_folder(path)
         self.image_dir = self.folder / IMAGE_DIR
@@ -443,7 +438,7 @@ class CelebA(GroundTruthData):
 
     def sample(self, n: int, rng: RandomLike) -> tuple[np.ndarray, np.ndarray]:
         """``n`` images drawn uniformly (with replacement) and their attributes: ``(factors, images)``."""
-        rows = check_random_state(rng).integers(0, self.num_images, size=_check_count(n))
+        rows = check_random_state(rng).integers(0, self.num_images, size=check_int("n", n, 0))
         return self.factors[rows], self.images(rows)
 
     def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:

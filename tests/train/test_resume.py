@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from _sigkill import logged_records, train_until_killed
 from disentkit.cli import main
 
 ARGS = ["train", "beta_vae", "--dataset", "dsprites", "--steps", "80", "--seed", "5", "--batch-size", "4",
@@ -20,40 +17,14 @@ ARGS = ["train", "beta_vae", "--dataset", "dsprites", "--steps", "80", "--seed",
 
 
 def _logged_steps(run: Path) -> list[int]:
-    path = run / "train_log.jsonl"
-    if not path.exists():
-        return []
-    steps = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "event" not in record:
-            steps.append(record["step"])
-    return steps
+    return [r["step"] for r in logged_records(run)]
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_between_checkpoints_then_resume_is_bit_identical(tmp_path):
     killed = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "disentkit.cli", *ARGS, "--out", str(killed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        # wait for the checkpoint at step 10 and the log record of step 15: the kill lands after 15
-        while not (15 in _logged_steps(killed) and (killed / "checkpoints" / "step_00000010").is_dir()):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the training subprocess made no progress"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "model.safetensors").exists()  # it died before the end ...
+    # the kill lands after step 15, past the checkpoint at step 10
+    train_until_killed(ARGS, killed, after_step=15, checkpoint=10)
     checkpoints = sorted(p.name for p in (killed / "checkpoints").iterdir() if p.name.startswith("step_"))
     assert checkpoints and checkpoints[-1] < "step_00000080"  # ... and between checkpoints
 

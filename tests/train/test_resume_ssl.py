@@ -1,70 +1,45 @@
-"""BYOL (EMA target, warm-up + cosine learning rate, cosine momentum) killed with SIGKILL between
-checkpoints and resumed ends with the uninterrupted run's exact weight bytes."""
+"""Every self-supervised method (warm-up + cosine learning rate; BYOL's EMA target, CMC's encoders,
+DIM's prior discriminator) killed with SIGKILL between checkpoints and resumed ends with the
+uninterrupted run's exact weight bytes and losses."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from _sigkill import logged_records, train_until_killed
 from disentkit.cli import main
 
-ARGS = ["train", "byol", "--dataset", "shapes3d", "--steps", "60", "--seed", "2", "--batch-size", "4",
-        "--checkpoint-every", "10", "--log-every", "5", "--threads", "1", "--no-images", "--quiet",
-        "--set", "projector_hidden=64", "--set", "projector_out=32", "--set", "predictor_hidden=64",
-        "--set", "warmup_fraction=0.25"]
+SMALL_HEADS = {
+    "byol": ["projector_hidden=64", "projector_out=32", "predictor_hidden=64", "warmup_fraction=0.25"],
+    "simsiam": ["projector_hidden=64", "projector_out=32", "predictor_hidden=16", "warmup_fraction=0.25"],
+    "barlow_twins": ["projector_hidden=64", "projector_out=32", "warmup_fraction=0.25"],
+    "vicreg": ["projector_hidden=64", "projector_out=32", "warmup_fraction=0.25"],
+    "cmc": ["projector_out=32", "warmup_fraction=0.25"],
+    "dim": ["mi_units=32", "gamma=0.1"],  # DIM trains with a constant Adam rate (Hjelm et al.)
+}
 
 
-def _logged(run: Path) -> list[dict]:
-    path = run / "train_log.jsonl"
-    records = []
-    for line in (path.read_text().splitlines() if path.exists() else []):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "event" not in record:
-            records.append(record)
-    return records
+def _args(name: str, steps: int) -> list[str]:
+    sets = [a for kv in SMALL_HEADS[name] for a in ("--set", kv)]
+    return ["train", name, "--dataset", "shapes3d", "--steps", str(steps), "--seed", "2", "--batch-size", "4",
+            "--checkpoint-every", "10", "--log-every", "5", "--threads", "1", "--no-images", "--quiet", *sets]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_byol_sigkill_then_resume_is_bit_identical(tmp_path, capsys):
-    killed = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "disentkit.cli", *ARGS, "--out", str(killed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        # the kill lands after step 25, past the checkpoint at step 20 and inside the cosine phase
-        while not (any(r["step"] == 25 for r in _logged(killed))
-                   and (killed / "checkpoints" / "step_00000020").is_dir()):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the training subprocess made no progress"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "model.safetensors").exists()
-
-    assert main([*ARGS, "--out", str(killed), "--resume"]) == 0
-    reference = tmp_path / "reference"
-    assert main([*ARGS, "--out", str(reference)]) == 0
+@pytest.mark.parametrize("name", sorted(SMALL_HEADS))
+def test_ssl_sigkill_then_resume_is_bit_identical(name, tmp_path, capsys):
+    args = _args(name, 40)
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    # the kill lands after step 25, past the checkpoint at step 20 and inside the cosine phase
+    train_until_killed(args, killed, after_step=25, checkpoint=20)
+    assert main([*args, "--out", str(killed), "--resume"]) == 0
+    assert main([*args, "--out", str(reference)]) == 0
     assert (killed / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
-    assert [r["step"] for r in _logged(killed)] == [r["step"] for r in _logged(reference)] == list(range(5, 61, 5))
-    assert [r["loss"] for r in _logged(killed)] == [r["loss"] for r in _logged(reference)]
-
-    # the schedules are laid over the run's length: a resume may not change it
-    steps_at = ARGS.index("--steps") + 1
-    longer = [*ARGS[:steps_at], "90", *ARGS[steps_at + 1:]]
-    assert main([*longer, "--out", str(reference), "--resume"]) != 0
-    assert "steps" in capsys.readouterr().err
+    assert [r["step"] for r in logged_records(killed)] == list(range(5, 41, 5))
+    assert [r["loss"] for r in logged_records(killed)] == [r["loss"] for r in logged_records(reference)]
+    if name == "byol":  # the schedules are laid over the run's length: a resume may not change it
+        assert main([*_args(name, 90), "--out", str(reference), "--resume"]) != 0
+        assert "steps" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 from disentkit.losses import BarlowTwinsLoss
-from disentkit.methods.config import check_number
+from disentkit.validation import check_number
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
 
 

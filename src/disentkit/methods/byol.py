@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 
 from disentkit.losses import BYOLLoss
-from disentkit.methods.config import check_choice, check_int, check_number
+from disentkit.validation import check_choice, check_int, check_number
 from disentkit.methods.momentum import BUFFER_MODES, MOMENTUM_SCHEDULES, ema_update_, make_target, momentum_at
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
 from disentkit.nn import PredictionHead

@@ -67,10 +67,9 @@ from disentkit.losses import (
     multiview_contrastive_loss,
 )
 from disentkit.methods.base import Batch, Method
-from disentkit.methods.config import check_choice, check_int, check_number
-from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
-from disentkit.nn import MLPHead, build_backbone
-from disentkit.nn.architectures import IMAGE_SIZE
+from disentkit.validation import check_choice, check_int, check_number
+from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig, build_image_backbone
+from disentkit.nn import MLPHead
 
 VIEW_MODES = ("auto", "channels", "augmented")
 COLOR_SPACES = ("lab", "rgb")
@@ -187,16 +186,6 @@ class CMCConfig(SSLConfig):
         return self.loss != "infonce"
 
 
-def _backbone_params(cfg: SSLConfig, shape: tuple[int, int, int]) -> dict[str, Any]:
-    """The backbone's keyword arguments, after the same shape checks as the SSL base."""
-    c, h, w = shape
-    if cfg.backbone == "conv" and (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
-        raise ValueError(f"the 'conv' backbone needs ({c}, 64, 64) images, got observation_shape {shape}")
-    if cfg.backbone == "fc" and h != w:
-        raise ValueError(f"the 'fc' backbone needs square images, got observation_shape {shape}")
-    return {"resnet18": {"width": cfg.backbone_width}, "fc": {"image_size": h}}.get(cfg.backbone, {})
-
-
 def first_occurrences(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(items, rows)``: the distinct values of ``index`` (sorted) and the position of the first
     occurrence of each, so that ``index[rows] == items``."""
@@ -228,7 +217,6 @@ class CMC(SelfSupervisedMethod):
         self.total_steps: int | None = None
         cfg = self.config
         c = self.observation_shape[0]
-        params = _backbone_params(cfg, self.observation_shape)
         mode = cfg.views if cfg.views != "auto" else ("channels" if c == 3 or cfg.channel_groups else "augmented")
         self.mode = mode
         if mode == "channels":
@@ -247,7 +235,8 @@ class CMC(SelfSupervisedMethod):
         self.backbones = nn.ModuleList()
         self.heads = nn.ModuleList()
         for width in widths:
-            backbone = build_backbone(cfg.backbone, width, rng=self.generator, **params)
+            backbone = build_image_backbone(cfg.backbone, self.observation_shape, width,
+                                            width=cfg.backbone_width, rng=self.generator)
             self.backbones.append(backbone)
             self.heads.append(MLPHead(backbone.feature_dim, cfg.projector_hidden, cfg.projector_out,
                                       cfg.projector_layers, last_batch_norm=cfg.projector_last_batch_norm,

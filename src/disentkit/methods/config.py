@@ -15,36 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from disentkit.methods.losses import RECONSTRUCTIONS
+from disentkit.validation import check_choice, check_int, check_number  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("conv", "fc")
-
-
-def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
-                 *, strict_min: bool = False, strict_max: bool = False) -> float:
-    """``value`` as a float within the bounds, else ``ValueError`` stating the valid range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    bad_min = minimum is not None and (value <= minimum if strict_min else value < minimum)
-    bad_max = maximum is not None and (value >= maximum if strict_max else value > maximum)
-    if bad_min or bad_max:
-        lo = "" if minimum is None else f"{'>' if strict_min else '>='} {minimum}"
-        hi = "" if maximum is None else f"{'<' if strict_max else '<='} {maximum}"
-        raise ValueError(f"{name} must be {' and '.join(s for s in (lo, hi) if s)}, got {value!r}")
-    return float(value)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``, else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``, else ``ValueError`` naming them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
 
 
 @dataclass(kw_only=True)

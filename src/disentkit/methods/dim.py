@@ -45,9 +45,9 @@ from disentkit.losses import (
     local_global_scores,
 )
 from disentkit.methods.base import Batch, Capabilities, Method
-from disentkit.methods.config import check_choice, check_int, check_number
-from disentkit.nn import build_backbone, torch_default_init_
-from disentkit.nn.architectures import IMAGE_SIZE
+from disentkit.validation import check_choice, check_int, check_number
+from disentkit.methods.ssl import build_image_backbone
+from disentkit.nn import torch_default_init_
 
 DIM_BACKBONES = ("conv", "resnet18")  # the backbones with a spatial feature map
 DIM_REPRESENTATIONS = ("backbone", "global")
@@ -166,13 +166,8 @@ class DeepInfoMax(Method):
                  *, seed: int | None = None) -> None:
         super().__init__(observation_shape, config, seed=seed)
         cfg = self.config
-        c, h, w = self.observation_shape
-        if cfg.backbone == "conv" and (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"the 'conv' backbone needs ({c}, 64, 64) images, got observation_shape "
-                             f"{self.observation_shape}")
-        params = {"width": cfg.backbone_width} if cfg.backbone == "resnet18" else {}
         gen = self.generator
-        self.backbone = build_backbone(cfg.backbone, c, rng=gen, **params)
+        self.backbone = build_image_backbone(cfg.backbone, self.observation_shape, width=cfg.backbone_width, rng=gen)
         local_channels = self.backbone.feature_map_channels
         with torch.random.fork_rng(devices=[]):
             self.global_head = nn.Linear(self.backbone.feature_dim, cfg.global_dim)
@@ -181,7 +176,7 @@ class DeepInfoMax(Method):
             self.local_critic = MIEmbedding(local_channels, cfg.mi_units, rng=gen)
             self.local_global = MIEmbedding(cfg.global_dim, cfg.mi_units, rng=gen)
         if cfg.alpha > 0:
-            side = -(-h // 8) if cfg.backbone == "resnet18" else 4
+            side = -(-self.observation_shape[1] // 8) if cfg.backbone == "resnet18" else 4
             self.global_critic = MIEmbedding(local_channels * side * side, cfg.mi_units, rng=gen)
             self.global_global = MIEmbedding(cfg.global_dim, cfg.mi_units, rng=gen)
         layers: list[nn.Module] = []

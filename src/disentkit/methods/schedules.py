@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from disentkit.methods.config import check_int, check_number
+from disentkit.validation import check_int, check_number
 
 __all__ = ["WarmupCosine", "warmup_cosine_factor", "warmup_cosine_scheduler"]
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 
 from disentkit.losses import SimSiamLoss
-from disentkit.methods.config import check_int
+from disentkit.validation import check_int
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
 from disentkit.nn import MLPHead
 

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from disentkit.methods.base import Batch, Capabilities, Method
-from disentkit.methods.config import check_choice, check_int, check_number
+from disentkit.validation import check_choice, check_int, check_number
 from disentkit.methods.schedules import warmup_cosine_scheduler
-from disentkit.nn import BACKBONES, MLPHead, build_backbone
+from disentkit.nn import BACKBONES, Backbone, MLPHead, build_backbone
 from disentkit.nn.architectures import IMAGE_SIZE
 
 OPTIMIZERS = ("adam", "sgd")
@@ -83,6 +83,20 @@ class SSLConfig:
         check_choice("representation", self.representation, REPRESENTATIONS)
 
 
+def build_image_backbone(name: str, observation_shape: tuple[int, int, int], in_channels: int | None = None,
+                         *, width: int = 64, rng: torch.Generator) -> Backbone:
+    """The backbone ``name`` for images of ``observation_shape`` (C, H, W), taking ``in_channels``
+    (default C): ``ValueError`` when the shape does not suit it (the conv trunk needs 64x64, the fc
+    trunk square images). ``width`` is the ResNet-18's first-stage width."""
+    c, h, w = observation_shape
+    if name == "conv" and (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"the 'conv' backbone needs ({c}, 64, 64) images, got observation_shape {observation_shape}")
+    if name == "fc" and h != w:
+        raise ValueError(f"the 'fc' backbone needs square images, got observation_shape {observation_shape}")
+    params: dict[str, Any] = {"resnet18": {"width": width}, "fc": {"image_size": h}}.get(name, {})
+    return build_backbone(name, c if in_channels is None else in_channels, rng=rng, **params)
+
+
 class SelfSupervisedMethod(Method):
     """Base of the self-supervised methods: a backbone, a projector and a loss on two views.
 
@@ -103,14 +117,8 @@ class SelfSupervisedMethod(Method):
                  *, seed: int | None = None) -> None:
         super().__init__(observation_shape, config, seed=seed)
         cfg = self.config
-        c, h, w = self.observation_shape
-        if cfg.backbone == "conv" and (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"the 'conv' backbone needs ({c}, 64, 64) images, got observation_shape "
-                             f"{self.observation_shape}")
-        if cfg.backbone == "fc" and h != w:
-            raise ValueError(f"the 'fc' backbone needs square images, got observation_shape {self.observation_shape}")
-        params: dict[str, Any] = {"resnet18": {"width": cfg.backbone_width}, "fc": {"image_size": h}}.get(cfg.backbone, {})
-        self.backbone = build_backbone(cfg.backbone, c, rng=self.generator, **params)
+        self.backbone = build_image_backbone(cfg.backbone, self.observation_shape, width=cfg.backbone_width,
+                                             rng=self.generator)
         self.projector = MLPHead(self.backbone.feature_dim, cfg.projector_hidden, cfg.projector_out,
                                  cfg.projector_layers, last_batch_norm=cfg.projector_last_batch_norm,
                                  rng=self.generator)

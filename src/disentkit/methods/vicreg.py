@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from disentkit.losses import VICRegLoss
-from disentkit.methods.config import check_number
+from disentkit.validation import check_number
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
 
 

@@ -1,28 +1,38 @@
 """Training throughput of the self-supervised methods: the disentkit trainer against a plain loop.
 
-For each SSL method at batch 64 on shapes3d (3 x 64 x 64), one torch thread, the images/s (two
-views per image counted as two images, median over ``--rounds`` interleaved rounds) of
+Both sides do the same job, per step, at batch 64 on shapes3d (3 x 64 x 64), one torch thread:
+draw 64 images from the shapes3d dataset (rendering included; the dataset memoises the geometry of
+each of its 480 (scale, shape, orientation) combinations on first use, and both sides run warm),
+make two views with the dataset's default augmentation pipeline, forward both views through the
+method's networks (``build_backbone("conv", 3)``, ``MLPHead`` projector and predictor of the same
+sizes, the same loss module), backward, one Adam step (weight decay on weights only) under the
+linear warm-up + cosine learning rate, and for BYOL the EMA update of the target (cosine τ,
+BatchNorm buffers copied). Compared, as images/s (two views per image counted as two images,
+median over ``--rounds`` interleaved rounds):
 
-- **trainer**: ``disentkit.train.train`` with the method's default ``views`` sampler (the dataset's
-  default augmentations), its default options (channels-last, fp32; rendering, augmentation, the
-  NaN check, the EMA update and logging included), read from ``images_per_s`` in its log: each
-  round trains ``2 * steps`` steps and times the second half (shapes3d memoises the geometry of
-  each of its 480 (scale, shape, orientation) combinations on first use; the first half warms it);
-- **plain**: a hand-written PyTorch loop of the same networks (``build_backbone("conv", 3)``,
-  ``MLPHead`` projector and predictor of the same sizes, the same loss module, Adam, BYOL's EMA
-  update by ``torch._foreach_lerp_``), NCHW, on one fixed tensor whose two views are made by the
-  same augmentation pipeline every step (augmentation included, no rendering);
+- **trainer**: ``disentkit.train.train`` with the method's default ``views`` sampler and its
+  default options (channels-last, fp32, the method's optimiser settings; the NaN check, the
+  collapse monitor ``embedding_std``, the interval log included), read from ``images_per_s`` in
+  its log: each round trains ``2 * steps`` steps and times the second half;
+- **plain**: the loop a researcher would hand-write for that job: ``dataset.sample_observations``,
+  ``views.views``, ``torch.optim.Adam(groups, lr)`` with PyTorch's defaults, ``LambdaLR``,
+  ``torch._foreach_lerp_`` for the EMA; NCHW (PyTorch's default memory format);
+- **plain-cl**: the same loop with the networks and views in channels-last (the trainer's memory
+  format), which separates the trainer's own overhead from its memory-format choice;
 
 and the augmentation's share of a trainer step (both views of a batch, timed alone). Goals (issue
-8): trainer / plain >= 1.0; augmentation < 10 % of a step.
+8): trainer / plain >= 1.0; augmentation < 10 % of a step. The spread column is the range of the
+per-round trainer / plain ratios.
 
-    .venv/bin/python benchmarks/ssl_throughput.py [--rounds 3] [--steps 30] [--methods byol simsiam]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ssl_throughput.py [--rounds 3] [--steps 30] [--methods byol simsiam]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import os
 import platform
 import statistics
@@ -30,7 +40,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -38,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from disentkit import methods  # noqa: E402
+from disentkit import data as dd  # noqa: E402
 from disentkit.data import augment  # noqa: E402
 from disentkit.losses import BarlowTwinsLoss, BYOLLoss, SimSiamLoss, VICRegLoss  # noqa: E402
 from disentkit.nn import MLPHead, build_backbone  # noqa: E402
@@ -62,8 +73,10 @@ def cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
-def plain_step_fn(name: str, views: augment.MultiView) -> Callable[[], None]:
-    """One hand-written training step of method ``name`` on a fixed batch, augmentations included."""
+def plain_step_fn(name: str, dataset: Any, views: augment.MultiView, total_steps: int,
+                  channels_last: bool = False) -> Callable[[], None]:
+    """One hand-written training step of method ``name``: draw a batch from ``dataset``, augment two
+    views, forward/backward, Adam step, warm-up + cosine learning rate, BYOL's EMA update."""
     cfg = methods.config_for(name, PARAMS[name])
     gen = torch.Generator().manual_seed(0)
     backbone = build_backbone("conv", 3, rng=gen)
@@ -74,19 +87,28 @@ def plain_step_fn(name: str, views: augment.MultiView) -> Callable[[], None]:
     if name in ("byol", "simsiam"):
         predictor = MLPHead(cfg.projector_out, cfg.predictor_hidden, cfg.projector_out, rng=gen)
         online.append(predictor)
-    targets = [build_backbone("conv", 3, rng=gen), MLPHead(backbone.feature_dim, cfg.projector_hidden,
-                                                            cfg.projector_out, rng=gen)] if name == "byol" else []
+    targets = [copy.deepcopy(backbone), copy.deepcopy(projector)] if name == "byol" else []
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for m in online + targets:
+        m.to(memory_format=fmt)
     for t in targets:
         t.requires_grad_(False)
     params = [p for m in online for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam([{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+                            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}], lr=cfg.lr)
+    warmup = round(cfg.warmup_fraction * total_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: (k + 1) / warmup if k < warmup else
+                                              0.5 * (1 + math.cos(math.pi * min((k - warmup) / (total_steps - warmup), 1))))
     loss_fn = {"byol": BYOLLoss(), "simsiam": SimSiamLoss(), "barlow_twins": BarlowTwinsLoss(),
                "vicreg": VICRegLoss()}[name]
-    images = torch.rand(BATCH, 3, 64, 64, generator=gen)
+    ema_params = ([p for t in targets for p in t.parameters()], [p for m in online[:2] for p in m.parameters()])
+    ema_buffers = ([b for t in targets for b in t.buffers()], [b for m in online[:2] for b in m.buffers()])
     rng = np.random.default_rng(0)
+    count = [0]
 
     def step() -> None:
-        v1, v2 = views.views(images, rng)
+        images = torch.from_numpy(dataset.sample_observations(BATCH, rng))
+        v1, v2 = (v.contiguous(memory_format=fmt) for v in views.views(images, rng))
         z1, z2 = projector(backbone(v1)), projector(backbone(v2))
         if name == "byol":
             with torch.no_grad():
@@ -99,10 +121,14 @@ def plain_step_fn(name: str, views: augment.MultiView) -> Callable[[], None]:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         if name == "byol":
+            k = min(count[0], total_steps)
+            tau = 1 - (1 - cfg.momentum_base) * (math.cos(math.pi * k / total_steps) + 1) / 2
             with torch.no_grad():
-                for target, source in zip(targets, online[:2]):
-                    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), 0.01)
+                torch._foreach_lerp_(ema_params[0], ema_params[1], 1 - tau)
+                torch._foreach_copy_(ema_buffers[0], ema_buffers[1])
+        count[0] += 1
 
     return step
 
@@ -148,19 +174,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     views = augment.default_views("shapes3d", 3)
+    dataset = dd.get("shapes3d")
     aug_s = augmentation_seconds(views)
     print(f"CPU: {cpu_model()}; torch {torch.__version__}; 1 thread; batch {BATCH} x 2 views; shapes3d")
     print(f"default shapes3d views: {aug_s * 1e3:.1f} ms per batch (both views)")
-    print(f"{'method':14s} {'trainer img/s':>14s} {'plain img/s':>12s} {'ratio':>6s} {'aug share':>10s}")
+    print(f"{'method':14s} {'trainer img/s':>14s} {'plain img/s':>12s} {'plain-cl img/s':>15s} "
+          f"{'/plain':>7s} {'spread':>11s} {'/plain-cl':>10s} {'spread':>11s} {'aug share':>10s}")
     for name in args.methods:
-        plain = plain_step_fn(name, views)
-        trainer_rates, plain_rates = [], []
-        for _ in range(args.rounds):
-            trainer_rates.append(trainer_rate(name, args.steps))
-            plain_rates.append(rate(plain, args.steps))
-        t, p = statistics.median(trainer_rates), statistics.median(plain_rates)
+        plain = plain_step_fn(name, dataset, views, 2 * args.steps)
+        plain_cl = plain_step_fn(name, dataset, views, 2 * args.steps, channels_last=True)
+        rates: dict[str, list[float]] = {"trainer": [], "plain": [], "plain_cl": []}
+        for _ in range(args.rounds):  # interleaved, so that load on the machine hits all three alike
+            rates["trainer"].append(trainer_rate(name, args.steps))
+            rates["plain"].append(rate(plain, args.steps))
+            rates["plain_cl"].append(rate(plain_cl, args.steps))
+        t, p, pc = (statistics.median(rates[k]) for k in ("trainer", "plain", "plain_cl"))
+        r_p = [a / b for a, b in zip(rates["trainer"], rates["plain"])]
+        r_pc = [a / b for a, b in zip(rates["trainer"], rates["plain_cl"])]
         step_s = 2 * BATCH / t
-        print(f"{name:14s} {t:14.1f} {p:12.1f} {t / p:6.2f} {aug_s / step_s:9.1%}")
+        print(f"{name:14s} {t:14.1f} {p:12.1f} {pc:15.1f} {t / p:7.2f} {min(r_p):5.2f}-{max(r_p):<5.2f} "
+              f"{t / pc:10.2f} {min(r_pc):5.2f}-{max(r_pc):<5.2f} {aug_s / step_s:9.1%}")
 
 
 if __name__ == "__main__":

@@ -28,11 +28,11 @@ def write_dataset_sheets(out: str | Path) -> list[Path]:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from disentkit.data.cli import _list
+    from disentkit.data.cli import print_dataset_table
     from disentkit.study.runner import run_study
 
     out = Path(args.out)
-    _list(args)
+    print_dataset_table()
     sheets = write_dataset_sheets(out / "datasets")
     print(f"\nwrote {len(sheets)} dataset sheets to {out / 'datasets'}\n")
     workers = args.workers or max(1, min(os.cpu_count() or 1, 6))

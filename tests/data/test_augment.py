@@ -9,6 +9,7 @@ import torch
 
 import disentkit.data as dd
 from disentkit.data import augment as A
+from disentkit.data.augment import _kernels as augment_kernels
 from disentkit.data.augment import defaults as augment_defaults
 from disentkit.data.batch import ViewBatches
 from disentkit.data.batch_samplers import build_sampler
@@ -23,6 +24,25 @@ ALL_OPS = [
     lambda p: A.GaussianBlur(p=p),
     lambda p: A.Solarize(p=p),
 ]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "torch"])
+def kernel_path(request, monkeypatch):
+    """Every test runs on both paths: the numba kernels (CPU) and the torch ops (other devices)."""
+    if request.param == "compiled" and not augment_kernels.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(augment_kernels, "USE_COMPILED", request.param == "compiled")
+    return request.param
+
+
+def test_crop_then_flip_in_a_pipeline_equals_the_two_ops():
+    x = rand_images(16, 3, 24, 20)
+    crop, flip = A.RandomResizedCrop(scale=(0.3, 1.0), p=0.7), A.HorizontalFlip(p=0.5)
+    fused = A.Compose([crop, flip])(x, np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    pc, pf = crop.sample_params(16, rng, (24, 20)), flip.sample_params(16, rng, (24, 20))
+    assert pc["apply"].any() and not pc["apply"].all() and pf["apply"].any() and not pf["apply"].all()
+    assert torch.equal(fused, flip.apply(crop.apply(x, pc), pf))
 
 
 def rand_images(n=6, c=3, h=16, w=16, seed=0):

@@ -179,6 +179,28 @@ def test_row_sampler_feeds_image_batches(celeba):
     np.testing.assert_array_equal(batch.factors[0][:, 0], (values[ids, MALE] + 1) // 2)
 
 
+def test_default_and_named_uniform_batches_draw_observed_rows(celeba):
+    batch_module = pytest.importorskip("disentkit.data.batch")  # imports torch
+    from disentkit.data.batch_samplers import build_sampler
+
+    root, values, expected = celeba
+    data = CelebA(root)  # all 40 attributes: 2^40 grid cells, 4 of them observed
+    for sampler in (batch_module.ImageBatches(data), build_sampler("uniform", None, data, "celeba")):
+        batch = sampler.draw(16, rng=3)
+        ids = _identify(batch.views[0], expected)
+        np.testing.assert_array_equal(batch.factors[0], (values[ids] + 1) // 2)
+        np.testing.assert_array_equal(batch.factors[0], data.row_sampler().sample(16, rng=3))
+
+
+def test_dataset_sampler_on_a_grid_dataset_is_the_uniform_sampler():
+    from disentkit.data import DatasetSampler, UniformSampler, get
+
+    data = get("dsprites")
+    np.testing.assert_array_equal(DatasetSampler(data).sample(500, rng=7), UniformSampler(data).sample(500, rng=7))
+    with pytest.raises(ValueError, match="DatasetSampler needs a dataset with sample_factors, got int"):
+        DatasetSampler(3)
+
+
 # -- splits -----------------------------------------------------------------------------------------
 def test_splits(celeba):
     root, values, expected = celeba

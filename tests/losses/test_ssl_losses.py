@@ -227,42 +227,44 @@ def test_multiview_core_and_full():
 
 
 def test_contrastive_errors():
-    with pytest.raises(ValueError, match="mode 'star'; valid: core, full"):
+    with pytest.raises(ValueError, match=r"^mode must be one of 'core', 'full'; got 'star'$"):
         L.multiview_contrastive_loss([t(A), t(B)], mode="star")
     with pytest.raises(ValueError, match="at least 2 views"):
         L.multiview_contrastive_loss([t(A)])
     with pytest.raises(ValueError, match="same shape"):
         L.multiview_contrastive_loss([t(A), t(B[:4])])
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ValueError, match=r"^temperature must be > 0.0, got 0.0$"):
         L.InfoNCELoss(temperature=0.0)
+    with pytest.raises(ValueError, match=r"^eps must be a finite number, got inf$"):
+        L.InfoNCELoss(eps=math.inf)
 
 
 # -- memory bank, NCE, softmax --------------------------------------------------------------------
 def test_memory_bank_init_is_seeded_buffer_in_range():
     n, d = 200, 12
     bound = 1 / math.sqrt(d / 3)
-    bank = L.MemoryBank(n, d, generator=torch.Generator().manual_seed(3))
+    bank = L.MemoryBank(n, d, rng=torch.Generator().manual_seed(3))
     m = bank.memory
     assert m.shape == (n, d) and "memory" in bank.state_dict() and not m.requires_grad
     assert m.min() >= -bound and m.max() <= bound
     assert m.min() < -0.9 * bound and m.max() > 0.9 * bound  # fills the interval
     assert abs(m.mean().item()) < 0.05 * bound
-    again = L.MemoryBank(n, d, generator=torch.Generator().manual_seed(3)).memory
+    again = L.MemoryBank(n, d, rng=torch.Generator().manual_seed(3)).memory
     assert torch.equal(m, again)
-    restored = L.MemoryBank(n, d, generator=torch.Generator().manual_seed(99))
+    restored = L.MemoryBank(n, d, rng=torch.Generator().manual_seed(99))
     restored.load_state_dict(bank.state_dict())
     assert torch.equal(restored.memory, m)
 
 
 def test_memory_bank_sampling_and_update():
     n, d, m = 10, 3, 0.25
-    bank = L.MemoryBank(n, d, momentum=m, generator=torch.Generator().manual_seed(0))
+    bank = L.MemoryBank(n, d, momentum=m, rng=torch.Generator().manual_seed(0))
     idx = torch.tensor([4, 1])
-    slots = bank.sample_negatives(idx, k=2000, generator=torch.Generator().manual_seed(1))
+    slots = bank.sample_negatives(idx, k=2000, rng=torch.Generator().manual_seed(1))
     assert slots.shape == (2, 2001) and torch.equal(slots[:, 0], idx)
     counts = torch.bincount(slots[:, 1:].flatten(), minlength=n).double()
     assert counts.min() > 0.8 * 400 and counts.max() < 1.2 * 400  # uniform over all 10 items
-    same = bank.sample_negatives(idx, k=2000, generator=torch.Generator().manual_seed(1))
+    same = bank.sample_negatives(idx, k=2000, rng=torch.Generator().manual_seed(1))
     assert torch.equal(slots, same)
 
     before = bank.memory.clone().double().numpy()
@@ -285,17 +287,32 @@ def test_memory_bank_sampling_and_update():
 
 def test_memory_bank_errors():
     g = torch.Generator().manual_seed(0)
-    bank = L.MemoryBank(5, 3, generator=g)
+    bank = L.MemoryBank(5, 3, rng=g)
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
         bank.sample_negatives(torch.tensor([5]), 2, g)
     with pytest.raises(ValueError, match="must not repeat"):
         bank.update(torch.tensor([1, 1]), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         bank.update(torch.tensor([1, 2]), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="torch.Generator"):
-        L.MemoryBank(5, 3, generator=0)
-    with pytest.raises(ValueError, match="momentum"):
-        L.MemoryBank(5, 3, momentum=1.5, generator=g)
+    with pytest.raises(ValueError, match=r"^rng must be an int seed or a torch.Generator, got float$"):
+        L.MemoryBank(5, 3, rng=0.5)
+    with pytest.raises(ValueError, match=r"^rng must be an int seed or a torch.Generator, got str$"):
+        bank.sample_negatives(torch.tensor([1]), 2, "0")
+    with pytest.raises(ValueError, match=r"^momentum must be >= 0.0 and <= 1.0, got 1.5$"):
+        L.MemoryBank(5, 3, momentum=1.5, rng=g)
+    with pytest.raises(ValueError, match=r"^k must be an integer >= 1, got 0$"):
+        bank.sample_negatives(torch.tensor([1]), 0, g)
+    with pytest.raises(ValueError, match=r"^dim must be an integer >= 1, got 2.0$"):
+        L.MemoryBank(5, 2.0, rng=g)
+
+
+def test_memory_bank_int_rng_is_a_seed():
+    """``rng=3`` draws what ``rng=torch.Generator().manual_seed(3)`` draws (``make_generator``)."""
+    assert torch.equal(L.MemoryBank(20, 4, rng=3).memory,
+                       L.MemoryBank(20, 4, rng=torch.Generator().manual_seed(3)).memory)
+    bank, idx = L.MemoryBank(20, 4, rng=0), torch.tensor([2, 5])
+    assert torch.equal(bank.sample_negatives(idx, 50, rng=7),
+                       bank.sample_negatives(idx, 50, rng=torch.Generator().manual_seed(7)))
 
 
 def _nce_by_hand(s, n_items, tau, z):
@@ -405,7 +422,7 @@ def test_infomax_infonce_masks_self_pairs():
 
 
 def test_infomax_errors():
-    with pytest.raises(ValueError, match="unknown estimator 'mine'; valid: jsd, gan, dv, infonce"):
+    with pytest.raises(ValueError, match=r"^estimator must be one of 'jsd', 'gan', 'dv', 'infonce'; got 'mine'$"):
         L.infomax_loss(t(U), "mine")
     with pytest.raises(ValueError, match=r"\(B, B, L\)"):
         L.infomax_loss(t(U[:2]), "jsd")
@@ -427,6 +444,7 @@ def test_prior_matching_losses():
     pm = L.PriorMatchingLoss("uniform")
     g = torch.Generator().manual_seed(0)
     prior = pm.sample_prior(y, torch.Generator().manual_seed(0))
+    assert torch.equal(pm.sample_prior(y, rng=0), prior)  # an int rng is a seed
     assert prior.min() >= 0 and prior.max() <= 1 and prior.shape == y.shape
     d_loss = pm.discriminator_loss(disc, y, g)
     with torch.no_grad():
@@ -439,7 +457,7 @@ def test_prior_matching_losses():
         assert g_loss.item() == pytest.approx(L.prior_generator_loss(disc(torch.sigmoid(y)).flatten()).item())
     g_loss.backward()
     assert y.grad is not None and y.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="prior 'laplace'; valid: uniform, gaussian"):
+    with pytest.raises(ValueError, match=r"^prior must be one of 'uniform', 'gaussian'; got 'laplace'$"):
         L.PriorMatchingLoss("laplace")
     with pytest.raises(ValueError, match="one logit per code"):
         pm.generator_loss(nn.Linear(3, 2).double(), y)

@@ -93,7 +93,7 @@ def test_box_blur_reconstruction_value():
         (direct_box_blur(recon, r) - direct_box_blur(target, r)) ** 2).sum() / 2
     got = L.box_blur_reconstruction(torch.from_numpy(logits), torch.from_numpy(target), r, wk).item()
     assert got == pytest.approx(expected, rel=1e-10)
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(ValueError, match=r"^radius must be an integer >= 0, got -1$"):
         L.box_blur(torch.zeros(1, 1, 4, 4), -1)
 
 
@@ -250,6 +250,7 @@ def test_latent_pair_sampling():
     assert L.sample_latent_pairs(3, 25, gen).shape == (3, 2)  # capped at D(D-1)/2
     again = L.sample_latent_pairs(10, 25, torch.Generator().manual_seed(0))
     assert torch.equal(pairs, again)
+    assert torch.equal(L.sample_latent_pairs(10, 25, rng=0), pairs)  # an int rng is a seed
 
 
 # -- FactorVAE, AnnealedVAE, Ada-GVAE -----------------------------------------------------------------
@@ -278,6 +279,7 @@ def test_permute_dims_shuffles_each_column():
     assert not torch.equal(perm, z)
     columns = [tuple((perm[:, d] - d).tolist()) for d in range(5)]
     assert len(set(columns)) > 1  # the columns use different permutations
+    assert torch.equal(permute_dims(z, rng=3), perm)  # an int rng is a seed
 
 
 def test_annealed_capacity_schedule():

@@ -267,6 +267,9 @@ def test_config_validation(monkeypatch):
         methods.config_for("annealed_vae", {"gamma": "big"})
     with pytest.raises(ValueError, match=r"\(1, 64, 64\)"):
         methods.get("beta_vae", (1, 32, 32))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"^seed \(or None\) must be an integer >= 0, got {bad!r}$"):
+            methods.get("beta_vae", SHAPE, seed=bad)
 
 
 def test_config_defaults():

@@ -33,13 +33,16 @@ def test_constant_schedule_and_named_lookup():
     assert constant_momentum(10, 10, 0.5) == 0.5
     assert momentum_at("constant", 3, 10, 0.9) == 0.9
     assert momentum_at("cosine", 5, 10, 0.9) == pytest.approx(0.95)
-    with pytest.raises(ValueError, match="unknown momentum schedule 'linear'; valid: cosine, constant"):
+    with pytest.raises(ValueError, match=r"^schedule must be one of 'cosine', 'constant'; got 'linear'$"):
         momentum_at("linear", 0, 10)
 
 
 @pytest.mark.parametrize("args, match", [
-    ((0, 0, 0.9), "total_steps"), ((11, 10, 0.9), "step"), ((-1, 10, 0.9), "step"),
-    ((0, 10, 1.5), "base"), ((0.5, 10, 0.9), "step"),
+    ((0, 0, 0.9), r"^total_steps must be an integer >= 1, got 0$"),
+    ((11, 10, 0.9), r"^step must be an integer in \[0, 10\], got 11$"),
+    ((-1, 10, 0.9), r"^step must be an integer in \[0, 10\], got -1$"),
+    ((0, 10, 1.5), r"^base must be >= 0.0 and <= 1.0, got 1.5$"),
+    ((0.5, 10, 0.9), r"^step must be an integer in \[0, 10\], got 0.5$"),
 ])
 def test_schedule_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
@@ -116,7 +119,7 @@ def test_ema_update_errors():
     online, target = _pair()
     with pytest.raises(ValueError, match="tau"):
         ema_update_(target, online, 1.5)
-    with pytest.raises(ValueError, match="unknown buffers mode 'avg'; valid: copy, ema, none"):
+    with pytest.raises(ValueError, match=r"^buffers must be one of 'copy', 'ema', 'none'; got 'avg'$"):
         ema_update_(target, online, 0.5, buffers="avg")
     with pytest.raises(ValueError, match=r"'0.weight' has shape \(3, 2\) in target, \(3, 4\) in online"):
         ema_update_(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(4, 3)), 0.5)

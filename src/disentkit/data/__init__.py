@@ -16,7 +16,13 @@ from typing import Any
 from disentkit.data.base import DummyData, FactorSubset, GroundTruthData
 from disentkit.data.factors import FactorSpace
 from disentkit.data.registry import DatasetEntry, check_params, entry, get, names, register
-from disentkit.data.samplers import CorrelatedSampler, UniformSampler, WeakPairSampler, named_correlations
+from disentkit.data.samplers import (
+    CorrelatedSampler,
+    DatasetSampler,
+    UniformSampler,
+    WeakPairSampler,
+    named_correlations,
+)
 
 _LAZY = {
     "BatchStream": "disentkit.data.streams",
@@ -32,6 +38,7 @@ __all__ = [
     "FactorSpace",
     "FactorSubset",
     "GroundTruthData",
+    "DatasetSampler",
     "UniformSampler",
     "WeakPairSampler",
     "check_params",

@@ -33,7 +33,7 @@ import torch
 from disentkit._random import RandomLike, check_random_state
 from disentkit.data.base import GroundTruthData
 from disentkit.data.factors import FactorSpace
-from disentkit.data.samplers import FactorSampler, UniformSampler, WeakPairSampler, as_factor_space
+from disentkit.data.samplers import DatasetSampler, FactorSampler, WeakPairSampler, as_factor_space
 
 __all__ = [
     "BATCH_KINDS",
@@ -151,7 +151,9 @@ def _grid_index(space: FactorSpace, factors: np.ndarray) -> np.ndarray:
 
 
 class ImageBatches:
-    """Batches of ``n`` images whose factors come from ``sampler`` (uniform by default).
+    """Batches of ``n`` images whose factors come from ``sampler`` (by default the dataset's own
+    distribution, :class:`~disentkit.data.samplers.DatasetSampler`: uniform over a procedural grid,
+    the observed rows of a labelled set such as CelebA).
 
     Extras: ``"index"``, the grid index of each factor vector (C order; a memory bank's key).
     """
@@ -161,7 +163,7 @@ class ImageBatches:
 
     def __init__(self, dataset: GroundTruthData, sampler: FactorSampler | None = None):
         self.dataset = _check_dataset(dataset)
-        self.sampler = UniformSampler(dataset) if sampler is None else _check_factor_sampler(sampler, dataset)
+        self.sampler = DatasetSampler(dataset) if sampler is None else _check_factor_sampler(sampler, dataset)
         self.factor_space = dataset.factor_space
 
     def draw(self, n: int, rng: RandomLike) -> Batch:

@@ -3,7 +3,7 @@
 =================  ===========  ==================================================================
 name               batch kind   parameters
 =================  ===========  ==================================================================
-``uniform``        images       none: factors uniform over the grid
+``uniform``        images       none: the dataset's factors (uniform over the grid; CelebA: its rows)
 ``correlated``     images       ``setting`` (a named HFS setting, e.g. ``dsprites_single_1_01``,
                                 ``_inv`` for its inverse) or ``pairs`` (``[[i, j, sigma], ...]``),
                                 plus :class:`~disentkit.data.samplers.CorrelatedSampler`'s

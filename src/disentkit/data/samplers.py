@@ -1,4 +1,4 @@
-"""Factor samplers: uniform, correlated (HFS / Träuble et al. 2021) and weakly supervised pairs.
+"""Factor samplers: the dataset's own, uniform, correlated (HFS / Träuble et al. 2021) and weakly supervised pairs.
 
 A sampler draws factor vectors for a :class:`~disentkit.data.FactorSpace`; every sampler has
 ``sample(n, rng) -> int64 (n, F)`` (the weak-pair sampler returns a pair of such arrays and a mask).
@@ -29,6 +29,7 @@ SpaceLike = Any  # a FactorSpace or an object with a ``factor_space`` attribute 
 __all__ = [
     "CorrelatedSampler",
     "CorrelationPair",
+    "DatasetSampler",
     "FactorSampler",
     "UniformSampler",
     "WeakPairSampler",
@@ -100,6 +101,28 @@ class UniformSampler:
 
     def __repr__(self) -> str:
         return f"UniformSampler({self.factor_space.describe()})"
+
+
+class DatasetSampler:
+    """The dataset's own factor distribution: ``dataset.sample_factors(n, rng)``.
+
+    For a procedural grid dataset this is :class:`UniformSampler` (the same draws); for a labelled
+    image set whose grid is mostly empty (CelebA's 2^40 attribute vectors) it is the empirical
+    distribution of its rows, so every drawn factor vector has an image.
+    """
+
+    def __init__(self, dataset: Any):
+        if not callable(getattr(dataset, "sample_factors", None)):
+            raise ValueError(f"DatasetSampler needs a dataset with sample_factors, got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.factor_space = as_factor_space(dataset)
+
+    def sample(self, n: int, rng: RandomLike) -> np.ndarray:
+        """``n`` factor vectors from the dataset's distribution: int64 (n, F)."""
+        return self.dataset.sample_factors(n, rng)
+
+    def __repr__(self) -> str:
+        return f"DatasetSampler({type(self.dataset).__name__}: {self.factor_space.describe()})"
 
 
 # -- correlated sampling ----------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Shared input checks of the self-supervised losses (one-line ``ValueError`` messages)."""
+"""Shared tensor checks of the self-supervised losses (one-line ``ValueError`` messages).
+
+Scalar arguments (temperatures, weights, counts, choices) are checked with
+:mod:`disentkit.validation`.
+"""
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -27,31 +29,3 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor, min_b
     if a.shape != b.shape:
         raise ValueError(
             f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-
-
-def check_positive(name: str, value: float) -> float:
-    """A finite number > 0, returned as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def check_non_negative(name: str, value: float) -> float:
-    """A finite number >= 0, returned as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def check_unit_interval(name: str, value: float) -> float:
-    """A number in [0, 1], returned as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    """``value`` must be one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
-    return value

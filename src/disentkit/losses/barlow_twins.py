@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from disentkit.losses._checks import check_non_negative, check_pair
+from disentkit.losses._checks import check_pair
+from disentkit.validation import check_number
 
 
 def standardize(z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -36,8 +37,8 @@ class BarlowTwinsLoss(nn.Module):
 
     def __init__(self, lambda_offdiag: float = 5.1e-3, eps: float = 1e-5) -> None:
         super().__init__()
-        self.lambda_offdiag = check_non_negative("lambda_offdiag", lambda_offdiag)
-        self.eps = check_non_negative("eps", eps)
+        self.lambda_offdiag = check_number("lambda_offdiag", lambda_offdiag, 0.0, finite=True)
+        self.eps = check_number("eps", eps, 0.0, finite=True)
 
     def cross_correlation(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """``C = standardize(z_a)^T standardize(z_b) / N``, (D, D), for z_a, z_b of shape (N, D), N >= 2."""

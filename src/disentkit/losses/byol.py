@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.losses._checks import check_pair, check_positive
+from disentkit.losses._checks import check_pair
+from disentkit.validation import check_number
 
 
 def _cosine(p: torch.Tensor, z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -39,7 +40,7 @@ class BYOLLoss(nn.Module):
 
     def __init__(self, eps: float = 1e-12) -> None:
         super().__init__()
-        self.eps = check_positive("eps", eps)
+        self.eps = check_number("eps", eps, 0.0, strict_min=True, finite=True)
 
     def forward(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``mean_b [2 - 2 cos(p_b, sg(z_b))]`` for p, z of shape (B, D); a scalar in [0, 4]."""
@@ -64,7 +65,7 @@ class NegativeCosineLoss(nn.Module):
 
     def __init__(self, eps: float = 1e-12) -> None:
         super().__init__()
-        self.eps = check_positive("eps", eps)
+        self.eps = check_number("eps", eps, 0.0, strict_min=True, finite=True)
 
     def forward(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``-mean_b cos(p_b, sg(z_b))`` for p, z of shape (B, D)."""

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.losses._checks import check_choice, check_pair, check_positive
+from disentkit.losses._checks import check_pair
+from disentkit.validation import check_choice, check_number
 
 MULTIVIEW_MODES = ("core", "full")
 
@@ -40,11 +41,11 @@ class InfoNCELoss(nn.Module):
 
     def __init__(self, temperature: float = 0.07, symmetric: bool = True, eps: float = 1e-12) -> None:
         super().__init__()
-        self.temperature = check_positive("temperature", temperature)
+        self.temperature = check_number("temperature", temperature, 0.0, strict_min=True, finite=True)
         if not isinstance(symmetric, bool):
             raise ValueError(f"symmetric must be True or False, got {symmetric!r}")
         self.symmetric = symmetric
-        self.eps = check_positive("eps", eps)
+        self.eps = check_number("eps", eps, 0.0, strict_min=True, finite=True)
 
     def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``s_ij = cos(a_i, b_j) / τ``, (B, B), for a and b of shape (B, D)."""

@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.losses._checks import check_choice, check_features
+from disentkit.losses._checks import check_features
+from disentkit.nn.init import GeneratorLike, make_generator
+from disentkit.validation import check_choice
 
 ESTIMATORS = ("jsd", "gan", "dv", "infonce")
 PRIORS = ("uniform", "gaussian")
@@ -146,12 +148,12 @@ class PriorMatchingLoss(nn.Module):
         check_features("y", y)
         return torch.sigmoid(y) if self.prior == "uniform" else y
 
-    def sample_prior(self, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Prior samples of ``like``'s shape, dtype and device, drawn from ``generator``."""
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    def sample_prior(self, like: torch.Tensor, rng: GeneratorLike) -> torch.Tensor:
+        """Prior samples of ``like``'s shape, dtype and device, drawn from ``rng`` (a
+        ``torch.Generator``, advanced by the draw, or an int seed) on the generator's device."""
+        gen = make_generator(rng)
         draw = torch.rand if self.prior == "uniform" else torch.randn
-        return draw(like.shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
+        return draw(like.shape, generator=gen, device=gen.device, dtype=like.dtype).to(like.device)
 
     @staticmethod
     def _logits(discriminator: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -162,10 +164,10 @@ class PriorMatchingLoss(nn.Module):
         return out.reshape(-1)
 
     def discriminator_loss(self, discriminator: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
-                           generator: torch.Generator) -> torch.Tensor:
-        """D's loss: prior samples vs the detached encodings of ``y`` (B, D)."""
+                           rng: GeneratorLike) -> torch.Tensor:
+        """D's loss: prior samples (drawn from ``rng``) vs the detached encodings of ``y`` (B, D)."""
         encoded = self.encoded(y).detach()
-        prior = self.sample_prior(encoded, generator)
+        prior = self.sample_prior(encoded, rng)
         return prior_discriminator_loss(self._logits(discriminator, prior), self._logits(discriminator, encoded))
 
     def generator_loss(self, discriminator: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:

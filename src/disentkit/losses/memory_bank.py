@@ -26,7 +26,7 @@ slowly updated vector per *dataset item*, indexed by the item.
 
 A CMC step for views L and ab (one bank and one criterion per view; ``idx`` the items' indices)::
 
-    bank_l, bank_ab = MemoryBank(n, 128, generator=g), MemoryBank(n, 128, generator=g)
+    bank_l, bank_ab = MemoryBank(n, 128, rng=g), MemoryBank(n, 128, rng=g)
     nce_l, nce_ab = NCELoss(n), NCELoss(n)
     slots = bank_ab.sample_negatives(idx, 4096, g)          # (B, 4097), positive in slot 0
     loss = nce_l(bank_ab.similarities(feat_l, slots)) + nce_ab(bank_l.similarities(feat_ab, slots))
@@ -41,26 +41,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.losses._checks import check_features, check_positive, check_unit_interval
-
-
-def _check_count(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_generator(generator: torch.Generator) -> None:
-    if not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+from disentkit.losses._checks import check_features
+from disentkit.nn.init import GeneratorLike, make_generator
+from disentkit.validation import check_int, check_number
 
 
 class MemoryBank(nn.Module):
     """One feature vector per dataset item, stored in the buffer ``memory`` (N, d) (so it is in
     ``state_dict`` and checkpointed), as in CMC and instance discrimination.
 
-    - init: every entry ``~ U(-1/sqrt(d/3), +1/sqrt(d/3))`` drawn from ``generator`` (rows are not
-      normalised; the first update of an item normalises it);
+    - init: every entry ``~ U(-1/sqrt(d/3), +1/sqrt(d/3))`` drawn from ``rng`` (an int seed or a
+      ``torch.Generator``, whose device the bank starts on; rows are not normalised, the first
+      update of an item normalises it);
     - :meth:`sample_negatives`: k item indices per anchor, uniform over all N items (so a draw
       may hit the anchor's own item, with probability 1/N each, as in CMC), the positive in slot 0;
     - :meth:`similarities`: ``s_bj = <memory[slots_bj], feats_b>``, gradients to ``feats`` only;
@@ -68,23 +60,23 @@ class MemoryBank(nn.Module):
       ``momentum`` = 0.5 (CMC's default), without gradients.
 
     >>> g = torch.Generator().manual_seed(0)
-    >>> bank = MemoryBank(100, 16, generator=g)
+    >>> bank = MemoryBank(100, 16, rng=g)
     >>> idx = torch.tensor([3, 7]); feats = F.normalize(torch.randn(2, 16), dim=1)
-    >>> slots = bank.sample_negatives(idx, k=8, generator=g)  # (2, 9), slots[:, 0] == idx
+    >>> slots = bank.sample_negatives(idx, k=8, rng=g)  # (2, 9), slots[:, 0] == idx
     >>> scores = bank.similarities(feats, slots)              # (2, 9)
     >>> bank.update(idx, feats)
     """
 
     memory: torch.Tensor
 
-    def __init__(self, num_items: int, dim: int, momentum: float = 0.5, *, generator: torch.Generator) -> None:
+    def __init__(self, num_items: int, dim: int, momentum: float = 0.5, *, rng: GeneratorLike) -> None:
         super().__init__()
-        self.num_items = _check_count("num_items", num_items)
-        self.dim = _check_count("dim", dim)
-        self.momentum = check_unit_interval("momentum", momentum)
-        _check_generator(generator)
-        bound = 1.0 / math.sqrt(dim / 3.0)
-        memory = torch.rand(num_items, dim, generator=generator, device=generator.device) * (2 * bound) - bound
+        self.num_items = check_int("num_items", num_items, 1)
+        self.dim = check_int("dim", dim, 1)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0)
+        gen = make_generator(rng)
+        bound = 1.0 / math.sqrt(self.dim / 3.0)
+        memory = torch.rand(self.num_items, self.dim, generator=gen, device=gen.device) * (2 * bound) - bound
         self.register_buffer("memory", memory)
 
     def _check_idx(self, idx: torch.Tensor) -> None:
@@ -95,12 +87,13 @@ class MemoryBank(nn.Module):
             raise ValueError(
                 f"idx must lie in [0, {self.num_items}), got values in [{int(idx.min())}, {int(idx.max())}]")
 
-    def sample_negatives(self, idx: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-        """``slots`` (B, k + 1): ``slots[:, 0] = idx``, ``slots[:, 1:]`` uniform over [0, N) from ``generator``."""
+    def sample_negatives(self, idx: torch.Tensor, k: int, rng: GeneratorLike) -> torch.Tensor:
+        """``slots`` (B, k + 1): ``slots[:, 0] = idx``, ``slots[:, 1:]`` uniform over [0, N) from ``rng``
+        (a ``torch.Generator``, advanced by the draw, or an int seed)."""
         self._check_idx(idx)
-        _check_count("k", k)
-        _check_generator(generator)
-        drawn = torch.randint(0, self.num_items, (idx.shape[0], k), generator=generator, device=generator.device)
+        k = check_int("k", k, 1)
+        gen = make_generator(rng)
+        drawn = torch.randint(0, self.num_items, (idx.shape[0], k), generator=gen, device=gen.device)
         return torch.cat([idx.to(drawn.device, torch.int64)[:, None], drawn], dim=1).to(self.memory.device)
 
     def similarities(self, feats: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
@@ -159,8 +152,8 @@ class NCELoss(nn.Module):
 
     def __init__(self, num_items: int, temperature: float = 0.07, fix_z: bool = True) -> None:
         super().__init__()
-        self.num_items = _check_count("num_items", num_items)
-        self.temperature = check_positive("temperature", temperature)
+        self.num_items = check_int("num_items", num_items, 1)
+        self.temperature = check_number("temperature", temperature, 0.0, strict_min=True, finite=True)
         if not isinstance(fix_z, bool):
             raise ValueError(f"fix_z must be True or False, got {fix_z!r}")
         self.fix_z = fix_z
@@ -213,7 +206,7 @@ class NCESoftmaxLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.07) -> None:
         super().__init__()
-        self.temperature = check_positive("temperature", temperature)
+        self.temperature = check_number("temperature", temperature, 0.0, strict_min=True, finite=True)
 
     def forward(self, similarities: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``similarities / τ`` with target class 0, batch mean."""

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentkit.losses._checks import check_non_negative, check_pair
+from disentkit.losses._checks import check_pair
+from disentkit.validation import check_number
 
 
 def variance_hinge(z: torch.Tensor, gamma: float, eps: float) -> torch.Tensor:
@@ -45,11 +46,11 @@ class VICRegLoss(nn.Module):
     def __init__(self, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0,
                  gamma: float = 1.0, eps: float = 1e-4, average_variance: bool = False) -> None:
         super().__init__()
-        self.sim_weight = check_non_negative("sim_weight", sim_weight)
-        self.var_weight = check_non_negative("var_weight", var_weight)
-        self.cov_weight = check_non_negative("cov_weight", cov_weight)
-        self.gamma = check_non_negative("gamma", gamma)
-        self.eps = check_non_negative("eps", eps)
+        self.sim_weight = check_number("sim_weight", sim_weight, 0.0, finite=True)
+        self.var_weight = check_number("var_weight", var_weight, 0.0, finite=True)
+        self.cov_weight = check_number("cov_weight", cov_weight, 0.0, finite=True)
+        self.gamma = check_number("gamma", gamma, 0.0, finite=True)
+        self.eps = check_number("eps", eps, 0.0, finite=True)
         if not isinstance(average_variance, bool):
             raise ValueError(f"average_variance must be True or False, got {average_variance!r}")
         self.average_variance = average_variance

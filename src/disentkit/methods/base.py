@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from disentkit.data.batch import BATCH_KINDS, Batch
+from disentkit.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,12 @@ class Capabilities:
 
 
 def resolve_seed(seed: int | None) -> int:
-    """``seed`` checked (an int >= 0); ``None`` draws one from the global torch RNG (so a caller
-    that ran ``torch.manual_seed`` gets a reproducible method)."""
+    """``seed`` checked (an int >= 0, :func:`disentkit.validation.check_int`); ``None`` draws one
+    from the global torch RNG (so a caller that ran ``torch.manual_seed`` gets a reproducible
+    method)."""
     if seed is None:
         return int(torch.randint(0, 2**62, (1,)).item())
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return seed
+    return check_int("seed (or None)", seed, 0)
 
 
 def check_observation_shape(shape: Any) -> tuple[int, int, int]:

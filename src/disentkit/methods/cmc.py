@@ -249,7 +249,7 @@ class CMC(SelfSupervisedMethod):
                                  "bank): pass dataset_size=len(dataset), or train through disentkit.train, "
                                  "which fills it from the dataset")
             self.banks = nn.ModuleList(
-                MemoryBank(cfg.dataset_size, cfg.projector_out, cfg.bank_momentum, generator=self.generator)
+                MemoryBank(cfg.dataset_size, cfg.projector_out, cfg.bank_momentum, rng=self.generator)
                 for _ in widths)
             if cfg.loss == "nce":
                 self.nce_losses = nn.ModuleDict({

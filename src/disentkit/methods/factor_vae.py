@@ -37,18 +37,20 @@ from disentkit.methods.base import Batch
 from disentkit.methods.config import VAEConfig, check_choice, check_int, check_number
 from disentkit.methods.vae import GaussianVAE, loss_precision
 from disentkit.nn import FactorDiscriminator
+from disentkit.nn.init import GeneratorLike, make_generator
 
 PERMUTATIONS = ("same_batch", "two_batch")
 _CLIP = 1e-6
 
 
-def permute_dims(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def permute_dims(z: torch.Tensor, rng: GeneratorLike) -> torch.Tensor:
     """Shuffle each column of z (B, D) across the batch with its own random permutation.
 
-    ``z'[i, d] = z[pi_d(i), d]``, the permutations drawn (on the CPU) from ``generator``: a sample
-    of ``prod_d q(z_d)`` (Kim & Mnih, Algorithm 1).
+    ``z'[i, d] = z[pi_d(i), d]``, the permutations drawn (on the CPU) from ``rng`` (a
+    ``torch.Generator``, advanced by the draw, or an int seed): a sample of ``prod_d q(z_d)``
+    (Kim & Mnih, Algorithm 1).
     """
-    order = torch.rand(z.shape, generator=generator).argsort(dim=0).to(z.device)
+    order = torch.rand(z.shape, generator=make_generator(rng)).argsort(dim=0).to(z.device)
     return z.gather(0, order)
 
 

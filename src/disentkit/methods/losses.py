@@ -16,6 +16,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from disentkit.nn.init import GeneratorLike, make_generator
+from disentkit.validation import check_int
+
 RECONSTRUCTIONS = ("bernoulli", "mse", "box_blur")
 TC_ESTIMATORS = ("mss", "mws", "mss_reference_bug", "dlib")
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -58,8 +61,7 @@ def box_blur(images: torch.Tensor, radius: int = 31) -> torch.Tensor:
     §6.2; r = 31 gives the 63 x 63 kernel). The kernel is separable, so it is computed exactly as
     two 1-D running sums (cumulative sums): O(H*W) per channel whatever the radius.
     """
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
+    radius = check_int("radius", radius, 0)
     if images.dim() != 4:
         raise ValueError(f"expected images (B, C, H, W), got shape {tuple(images.shape)}")
     out = _box_sum_1d(_box_sum_1d(images, radius, 2), radius, 3)
@@ -221,11 +223,15 @@ def dip_covariance(mu: torch.Tensor, logvar: torch.Tensor, dip_type: str) -> tor
 
 
 # -- HFS ------------------------------------------------------------------------------------------
-def sample_latent_pairs(latent_dim: int, num_pairs: int, generator: torch.Generator) -> torch.Tensor:
-    """``min(num_pairs, D(D-1)/2)`` distinct pairs ``(i, j)``, i < j, uniformly without replacement, (P, 2)."""
+def sample_latent_pairs(latent_dim: int, num_pairs: int, rng: GeneratorLike) -> torch.Tensor:
+    """``min(num_pairs, D(D-1)/2)`` distinct pairs ``(i, j)``, i < j, uniformly without replacement, (P, 2).
+
+    The permutation is drawn from ``rng`` (a CPU ``torch.Generator``, advanced by the draw, or an
+    int seed).
+    """
     all_pairs = torch.triu_indices(latent_dim, latent_dim, offset=1).T  # (D(D-1)/2, 2)
     p = min(num_pairs, all_pairs.shape[0])
-    order = torch.randperm(all_pairs.shape[0], generator=generator)[:p]
+    order = torch.randperm(all_pairs.shape[0], generator=make_generator(rng))[:p]
     return all_pairs[order]
 
 

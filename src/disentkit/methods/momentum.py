@@ -24,20 +24,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from disentkit.validation import check_choice, check_int, check_number
+
 BUFFER_MODES = ("copy", "ema", "none")
 
 
 def _check_steps(step: int, total_steps: int) -> None:
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an integer >= 1, got {total_steps!r}")
-    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total_steps:
-        raise ValueError(f"step must be an integer in [0, total_steps={total_steps}], got {step!r}")
-
-
-def _check_tau(name: str, tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 <= tau <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {tau!r}")
-    return float(tau)
+    """``total_steps`` an int >= 1 and ``step`` an int in [0, total_steps]."""
+    total_steps = check_int("total_steps", total_steps, 1)
+    check_int("step", step, 0, maximum=total_steps)
 
 
 def cosine_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
@@ -47,14 +42,14 @@ def cosine_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
     epochs, 0.996 for 1000).
     """
     _check_steps(step, total_steps)
-    base = _check_tau("base", base)
+    base = check_number("base", base, 0.0, 1.0)
     return 1.0 - (1.0 - base) * (math.cos(math.pi * step / total_steps) + 1.0) / 2.0
 
 
 def constant_momentum(step: int, total_steps: int, base: float = 0.99) -> float:
     """``τ_k = base`` at every step (``base = 0``: the target copies the online network)."""
     _check_steps(step, total_steps)
-    return _check_tau("base", base)
+    return check_number("base", base, 0.0, 1.0)
 
 
 MOMENTUM_SCHEDULES: dict[str, Callable[[int, int, float], float]] = {
@@ -65,8 +60,7 @@ MOMENTUM_SCHEDULES: dict[str, Callable[[int, int, float], float]] = {
 
 def momentum_at(schedule: str, step: int, total_steps: int, base: float = 0.99) -> float:
     """τ at ``step`` of the schedule named ``schedule`` (``"cosine"`` or ``"constant"``)."""
-    if schedule not in MOMENTUM_SCHEDULES:
-        raise ValueError(f"unknown momentum schedule {schedule!r}; valid: {', '.join(MOMENTUM_SCHEDULES)}")
+    check_choice("schedule", schedule, tuple(MOMENTUM_SCHEDULES))
     return MOMENTUM_SCHEDULES[schedule](step, total_steps, base)
 
 
@@ -97,9 +91,8 @@ def ema_update_(target: nn.Module, online: nn.Module, tau: float, buffers: str =
     buffers alone. Both modules must have the same parameter (and, unless ``"none"``, buffer)
     names and shapes. τ = 0 copies, τ = 1 leaves the target unchanged (both exactly).
     """
-    tau = _check_tau("tau", tau)
-    if buffers not in BUFFER_MODES:
-        raise ValueError(f"unknown buffers mode {buffers!r}; valid: {', '.join(BUFFER_MODES)}")
+    tau = check_number("tau", tau, 0.0, 1.0)
+    check_choice("buffers", buffers, BUFFER_MODES)
     for t, o in _paired("parameters", dict(target.named_parameters()), dict(online.named_parameters())):
         t.lerp_(o.to(t.dtype), 1.0 - tau)  # t + (1 - τ)(o - t) = τ t + (1 - τ) o
     if buffers == "none":

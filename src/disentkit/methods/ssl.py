@@ -34,6 +34,7 @@ from disentkit.nn.architectures import IMAGE_SIZE
 
 OPTIMIZERS = ("adam", "sgd")
 REPRESENTATIONS = ("backbone", "projector")
+_FUSED_DEVICES = ("cpu", "cuda")
 
 
 @dataclass(kw_only=True)
@@ -95,6 +96,12 @@ def build_image_backbone(name: str, observation_shape: tuple[int, int, int], in_
         raise ValueError(f"the 'fc' backbone needs square images, got observation_shape {observation_shape}")
     params: dict[str, Any] = {"resnet18": {"width": width}, "fc": {"image_size": h}}.get(name, {})
     return build_backbone(name, c if in_channels is None else in_channels, rng=rng, **params)
+
+
+def fused_supported(params: list[nn.Parameter]) -> bool:
+    """Whether ``torch.optim.Adam``/``SGD(fused=True)`` can take ``params``: every one a floating
+    tensor on a CPU or CUDA device (the devices with fused kernels that disentkit trains on)."""
+    return bool(params) and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
 
 
 class SelfSupervisedMethod(Method):
@@ -165,15 +172,19 @@ class SelfSupervisedMethod(Method):
         return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self, total_steps: int) -> dict[str, torch.optim.Optimizer]:
-        """``{"ssl": Adam | SGD}`` over :meth:`trainable_parameters`; records ``total_steps``."""
+        """``{"ssl": Adam | SGD}`` over :meth:`trainable_parameters`; records ``total_steps``.
+
+        The optimiser uses PyTorch's fused kernel (one pass over every parameter, the same update
+        rule) when :func:`fused_supported` allows it, the per-parameter loop otherwise."""
         self.total_steps = check_int("total_steps", total_steps, 1)
         cfg = self.config
         params = self.trainable_parameters()
         groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
                   {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+        fused = fused_supported(params)
         if cfg.optimizer == "sgd":
-            return {"ssl": torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.sgd_momentum)}
-        return {"ssl": torch.optim.Adam(groups, lr=cfg.lr)}
+            return {"ssl": torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.sgd_momentum, fused=fused)}
+        return {"ssl": torch.optim.Adam(groups, lr=cfg.lr, fused=fused)}
 
     def configure_schedulers(self, optimizers: dict[str, torch.optim.Optimizer],
                              total_steps: int) -> dict[str, Any]:

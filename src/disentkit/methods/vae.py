@@ -29,6 +29,7 @@ from disentkit.methods.losses import (
 )
 from disentkit.nn import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder
 from disentkit.nn.architectures import IMAGE_SIZE
+from disentkit.nn.init import GeneratorLike, make_generator
 
 
 def check_observation_shape(shape: Any, architecture: str) -> tuple[int, int, int]:
@@ -103,13 +104,13 @@ class GaussianVAE(Method):
         return loss_precision(self.decoder(z))
 
     def sample_latent(self, mu: torch.Tensor, logvar: torch.Tensor,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+                      rng: GeneratorLike | None = None) -> torch.Tensor:
         """Reparameterised sample ``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``.
 
-        ``eps`` is drawn on the CPU from ``generator`` (default: the method's own) and moved to
-        ``mu``'s device and dtype.
+        ``eps`` is drawn on the CPU from ``rng`` (a CPU ``torch.Generator`` or an int seed; default:
+        the method's own generator) and moved to ``mu``'s device and dtype.
         """
-        gen = self.generator if generator is None else generator
+        gen = self.generator if rng is None else make_generator(rng)
         eps = torch.randn(mu.shape, generator=gen, dtype=torch.float32)
         eps = eps.to(device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps

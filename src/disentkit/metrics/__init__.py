@@ -59,6 +59,7 @@ _EXPORTS = {
     "logistic_fits": "_logistic",
     # per-code and per-factor matrices (reports)
     "gbt_importance_matrix": "_dci",
+    "screened_codes": "_dci",
     "med_per_code": "_med",
     "code_disentanglement_shares": "_med",
 }

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from disentkit.validation import check_int
+
 __all__ = [
     "check_codes",
     "check_factors",
@@ -149,11 +151,10 @@ def check_inputs(
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int ``>= minimum`` or raise ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
+    """``value`` as an int ``>= minimum``: :func:`disentkit.validation.check_int` (which takes the
+    name first). Kept, with its ``(value, name)`` order, for the metric modules' call sites; new code
+    calls ``check_int(name, value, minimum)``."""
+    return check_int(name, value, minimum)
 
 
 def check_mi_matrix(mi_matrix: Any, num_codes: int, num_factors: int, *, metric: str) -> np.ndarray:

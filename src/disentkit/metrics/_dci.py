@@ -93,10 +93,13 @@ def gbt_importance_matrix(
     n_jobs: int = 1,
     mi_matrix: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
-    """Fit one gradient-boosting classifier per factor; return ``(R, train_acc, test_acc)``.
+    """DCI's importance matrix: one gradient-boosting classifier per factor; ``(R, train_acc, test_acc)``.
 
-    ``R[:, j]`` is the importance of each code for factor j (sums to 1); the accuracies are
-    averaged over factors. See :func:`~disentkit.metrics._gbt.make_gbt_classifier`.
+    ``R`` is (D, F): ``R[i, j]`` is the impurity-based importance of code i in the classifier of
+    factor j (the total split gain of code i, normalised so that each column sums to 1; Eastwood &
+    Williams 2018, disentanglement_lib ``dci.compute_importance_gbt``). The accuracies are averaged
+    over factors. ``estimator``: ``"reference"`` (sklearn's ``GradientBoostingClassifier``) or
+    ``"fast"`` (LightGBM, see :func:`dci`).
     ``screen=k`` (with D > k): the classifiers see only the k codes :func:`screened_codes` picks
     (from ``mi_matrix`` when given); the other codes get importance 0. The fast estimator on more than :data:`WIDE_DIM` codes bins
     them into :data:`WIDE_MAX_BIN` bins instead of 4095 (LightGBM's 4-bit histograms).

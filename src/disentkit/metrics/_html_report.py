@@ -124,9 +124,10 @@ def write_html_report(
     details: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write :func:`html_report` to ``path`` (UTF-8, replacing it atomically); returns the path."""
+    from disentkit.io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html_report(results, title=title, details=details), encoding="utf-8")
-    os.replace(tmp, path)
+    page = html_report(results, title=title, details=details)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
+from disentkit.validation import check_int
 
 __all__ = [
     "Representation",
@@ -46,12 +47,6 @@ __all__ = [
 
 # Upper bound on the float32 pixels rendered at once by encode_factors (256 MiB).
 _CHUNK_BYTES = 256 * 2**20
-
-
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
 
 
 def _check_images(images: Any) -> np.ndarray:
@@ -162,7 +157,7 @@ class Representation:
         name: str = "representation",
     ) -> None:
         self._fn = fn
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.source = source
         self._context = context or contextlib.nullcontext
         self.name = name
@@ -208,7 +203,7 @@ class Posterior:
         name: str = "encode",
     ) -> None:
         self._fn = fn
-        self.batch_size = _check_batch_size(batch_size)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self._context = context or contextlib.nullcontext
         self.name = name
 
@@ -264,7 +259,7 @@ def as_representation(obj: Any, *, batch_size: int = 256, device: Any = None) ->
     """
     if isinstance(obj, Representation):
         return obj
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size, 1)
     if _is_module(obj):
         if not callable(getattr(obj, "represent", None)):
             raise ValueError(
@@ -340,7 +335,7 @@ def posterior_of(obj: Any, *, batch_size: int = 256, device: Any = None) -> Post
     if isinstance(obj, Posterior):
         return obj
     obj = _source(obj)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size, 1)
     reason = missing_posterior(obj)
     if reason is not None:
         raise ValueError(

@@ -9,14 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from disentkit.validation import check_int
+
 IMAGE_SIZE = 64
 
 
 def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is an int >= 1 (not a bool), else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    """``value`` as an int >= 1: :func:`disentkit.validation.check_int` with ``minimum=1`` (the
+    one validator; this name stays for the layer modules' call sites)."""
+    return check_int(name, value, 1)
 
 
 def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from disentkit.io import atomic_path
+
 # headline score columns, in the order the report prefers them
 HEADLINE = (
     "dci.disentanglement", "mig.discrete_mig", "sap.SAP_score", "modularity_explicitness.modularity_score",
@@ -466,6 +468,15 @@ def _med_section(frame) -> tuple[str, list[dict[str, Any]]]:
     return "".join(parts), findings
 
 
+def _importance_title(data: Any) -> str:
+    """The importance heatmap's title; says how many codes were fitted when the worker screened them."""
+    if "importance_codes" in data and "importance" in data:
+        fitted, total = len(data["importance_codes"]), data["importance"].shape[0]
+        if fitted < total:
+            return f"DCI importance (fitted on the {fitted} of {total} codes with the most mutual information)"
+    return "DCI importance"
+
+
 def _top_rows(matrix: np.ndarray, limit: int = 32) -> tuple[np.ndarray, list[str], str]:
     """At most ``limit`` rows (codes) of a codes x factors matrix, those with the largest row sums
     (in code order), their labels, and a title note when rows were left out."""
@@ -567,7 +578,8 @@ def _best_runs(frame, scores: list[str]) -> str:
         if matrices.exists():
             with np.load(matrices, allow_pickle=False) as data:
                 names = [str(n) for n in data["factor_names"]] if "factor_names" in data else None
-                for name, title in (("importance", "DCI importance"), ("mutual_information", "mutual information (nats)")):
+                for name, title in (("importance", _importance_title(data)),
+                                    ("mutual_information", "mutual information (nats)")):
                     if name in data:
                         m, rows, note = _top_rows(np.asarray(data[name], float))
                         parts.append(f'<img alt="{title}" src="{_heatmap(m, names or range(m.shape[1]), rows, f"{title}: codes x factors{note}", vmin=0)}">')
@@ -654,7 +666,6 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
             f"<script type='application/json' id='report-data'>{html.escape(json.dumps({'counts': counts, 'scores': scores, 'med': _finite(findings)}))}</script>"
             "</body></html>")
     path = Path(out) if out else study_dir / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path

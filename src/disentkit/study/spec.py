@@ -205,19 +205,24 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
 def check_evaluation_settings(metrics: list[str], preset: str, settings: Mapping[str, Any]) -> None:
     """Check ``evaluation.settings`` as :func:`disentkit.metrics.evaluate` will (``ValueError`` naming
     the valid settings): flat settings, per-metric ``settings: {metric: {...}}`` and ``codes``."""
-    # disentkit.metrics exports no settings checker yet (CODES and _resolve_settings are private)
-    from disentkit.metrics._evaluate import CODES, _resolve_settings
+    from disentkit.metrics import CODES, resolve_settings
 
+    reserved = sorted(set(settings) & set(_EVALUATE_OWN_ARGUMENTS))
+    if reserved:
+        raise ValueError(f"evaluation.settings cannot set {reserved}; they are evaluation keys "
+                         f"(evaluation.{reserved[0]}), not metric settings")
     flat = {k: v for k, v in settings.items() if k not in _EVALUATE_ARGUMENTS}
     per_metric = settings.get("settings")
     if per_metric is not None and not isinstance(per_metric, Mapping):
         raise ValueError("evaluation.settings.settings must map metric names to their settings")
     check_choice("evaluation.settings.codes", settings.get("codes", "mean"), CODES)
-    _resolve_settings(metrics, preset, per_metric, flat)
+    resolve_settings(metrics, preset, per_metric, **flat)
 
 
 # evaluate() keyword arguments that are not metric settings
 _EVALUATE_ARGUMENTS = ("settings", "codes", "encode_batch_size", "device")
+# evaluate() arguments that the evaluation section sets itself (or the worker does), never settings
+_EVALUATE_OWN_ARGUMENTS = ("metrics", "preset", "seed", "progress", "on_splits")
 
 
 def run_id(config: Mapping[str, Any]) -> str:

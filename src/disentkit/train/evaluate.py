@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from disentkit.train import checkpoint as ckpt
+from disentkit.io import write_json_atomic
 from disentkit.train.trainer import build_dataset, load_config, load_run
 
 METRICS_FILE = "metrics.json"
@@ -45,7 +45,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, metrics: Sequence[str] | str | N
     extra = {"settings": settings} if settings else {}
     results = evaluate(dataset, model, metrics="all" if metrics is None else metrics, seed=seed, preset=preset,
                        progress=progress, **extra, **flat_settings)
-    return ckpt.write_json(results, run_dir / METRICS_FILE)
+    return write_json_atomic(run_dir / METRICS_FILE, results)
 
 
 class _Guarded:
@@ -131,7 +131,7 @@ def evaluate_representation(
                        settings=settings, encode_batch_size=encode_batch_size, device=device, **flat_settings)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt.write_json(results, out / METRICS_FILE)
+    write_json_atomic(out / METRICS_FILE, results)
     details = {"representation": representation, "dataset": dataset, "preset": preset, "seed": seed,
                "code size": code_size}
     write_html_report(results, out / REPORT_FILE, title=f"disentkit evaluate: {representation} on {dataset}",

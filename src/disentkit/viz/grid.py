@@ -8,6 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
+from disentkit.io import atomic_path
+
 
 def image_grid(images: np.ndarray, *, ncols: int | None = None, padding: int = 2, pad_value: float = 0.5,
                scale: int = 1) -> np.ndarray:
@@ -55,14 +57,12 @@ def image_grid(images: np.ndarray, *, ncols: int | None = None, padding: int = 2
 
 
 def save_png(picture: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 (H, W, 3) picture as PNG, atomically (temp file + rename)."""
+    """Write a uint8 (H, W, 3) picture as PNG, atomically (:func:`disentkit.io.atomic_path`)."""
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(tmp, format="PNG")
     return path
 
 
@@ -73,9 +73,7 @@ def save_gif(frames: Sequence[np.ndarray], path: str | os.PathLike, *, duration_
     if len(frames) == 0:
         raise ValueError("save_gif needs at least one frame")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     pictures = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
-    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
     return path

@@ -169,6 +169,12 @@ class Augmentation(ABC):
         """Apply drawn ``params`` to ``images`` (B, C, H, W) (no checks, any memory layout); with
         ``inplace`` the op may overwrite ``images`` (and return it)."""
 
+    def absorb(self, params: Params, op: "Augmentation", op_params: Params) -> bool:
+        """Take over ``op`` (the next op of a pipeline, with its drawn ``op_params``) by adding to
+        ``params`` (a copy the pipeline owns): True if :meth:`apply` with the new ``params`` now gives
+        what this op then ``op`` would. By default nothing is absorbed."""
+        return False
+
     def __call__(self, images: torch.Tensor, rng: RandomLike) -> torch.Tensor:
         x = check_images(images)
         self.check_channels(x.shape[1])

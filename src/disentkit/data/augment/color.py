@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from disentkit._random import RandomLike
+from disentkit.data.augment import _kernels as K
 from disentkit.data.augment._base import (
     Augmentation,
     Params,
@@ -229,6 +230,13 @@ class ColorJitter(Augmentation):
         apply = params["apply"]
         if not active.any() or not apply.any():
             return images
+        if K.compiled_ok(images):  # one pass per component per image (data/augment/_kernels.py)
+            x = K.owned_contiguous(images, inplace)
+            dtype = K.as_array(x).dtype
+            factors = np.stack([params[c] for c in _COMPONENTS], axis=1).astype(dtype).astype(np.float64)
+            K.color_jitter_kernel(K.as_array(x), apply, np.ascontiguousarray(params["order"], dtype=np.int64),
+                                  factors, active)
+            return x
         x = images if inplace else images.clone()  # the components work in place
         # step t: each applied image does its component order[:, t]; a component runs once per step,
         # on the images whose turn it is (gathered, changed in place, scattered back)
@@ -277,6 +285,11 @@ class Grayscale(Augmentation):
         return {"apply": self._uniforms(batch, rng)[:, 0] < self.p}
 
     def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        if K.compiled_ok(images) and params["apply"].any():
+            x = K.owned_contiguous(images, inplace)
+            K.grayscale_kernel(K.as_array(x), params["apply"])
+            return x
+
         def gray(x: torch.Tensor, idx: Any) -> torch.Tensor:
             return luma(x).clamp_(0.0, 1.0).expand(-1, x.shape[1], -1, -1).contiguous()
 
@@ -311,6 +324,11 @@ class Solarize(Augmentation):
 
     def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         t = self.threshold
+        if K.compiled_ok(images) and params["apply"].any():
+            x = K.owned_contiguous(images, inplace)
+            arr = K.as_array(x)
+            K.solarize_kernel(arr, params["apply"], arr.dtype.type(t))  # compared in the images' dtype
+            return x
 
         def solarize(x: torch.Tensor, idx: Any) -> torch.Tensor:
             # x + m (1 - 2 x) with the {0, 1} mask m = ceil((sign(x - t) + 1) / 2), 1 exactly where

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from disentkit._random import RandomLike
+from disentkit.data.augment import _kernels as K
 from disentkit.data.augment._base import Augmentation, Params, apply_rows, as_tensor, check_range
 
 __all__ = ["HorizontalFlip", "RandomResizedCrop"]
@@ -83,19 +84,78 @@ class RandomResizedCrop(Augmentation):
         box[~apply] = (0.0, 0.0, 1.0, 1.0)
         return {"apply": apply, "box": box}
 
+    def absorb(self, params: Params, op: Augmentation, op_params: Params) -> bool:
+        """A :class:`HorizontalFlip` right after the crop is done by the crop (``params["flip"]``)."""
+        if isinstance(op, HorizontalFlip) and "flip" not in params:
+            params["flip"] = op_params["apply"]
+            return True
+        return False
+
     def apply(self, images: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        flip = params.get("flip")
+        if K.compiled_ok(images) and (params["apply"].any() or (flip is not None and flip.any())):
+            return self._apply_compiled(images, params, flip)
+
         def crop(x: torch.Tensor, idx: Any) -> torch.Tensor:
             n, _, h, w = x.shape
-            box = as_tensor(params["box"][idx], x)
-            # the affine grid of theta = [[w, 0, 2 x0 + w - 1], [0, h, 2 y0 + h - 1]], built separably
-            # (no batched matmul as in affine_grid; see benchmarks/augment_speed.py)
-            gx = _centres(w, x).view(1, 1, w) * box[:, 2].view(n, 1, 1) + (2.0 * box[:, 0] + box[:, 2] - 1.0).view(n, 1, 1)
-            gy = _centres(h, x).view(1, h, 1) * box[:, 3].view(n, 1, 1) + (2.0 * box[:, 1] + box[:, 3] - 1.0).view(n, 1, 1)
+            gx, gy = _grid_axes(as_tensor(params["box"][idx], x), h, w)
             grid = torch.stack([gx.expand(n, h, w), gy.expand(n, h, w)], dim=-1)
             out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
             return out.clamp_(0.0, 1.0)
 
-        return apply_rows(images, params["apply"], crop, inplace)
+        out = apply_rows(images, params["apply"], crop, inplace)
+        if flip is not None:
+            out = apply_rows(out, flip, lambda x, idx: x.flip(-1), inplace or out is not images)
+        return out
+
+    def _apply_compiled(self, images: torch.Tensor, params: Params, flip: np.ndarray | None) -> torch.Tensor:
+        # grid_sample's bilinear weights, separably: pixel coordinate ((g + 1) size - 1) / 2 of the
+        # normalised grid g, clipped to [0, size - 1] (border), neighbours floor and floor + 1
+        n, _, h, w = images.shape
+        gx, gy = _grid_axes(as_tensor(params["box"], images), h, w)
+        x0, x1, wx0, wx1 = _bilinear_axis(gx.view(n, w), w)
+        y0, y1, wy0, wy1 = _bilinear_axis(gy.view(n, h), h)
+        apply = params["apply"]
+        if flip is not None and flip.any():
+            rows = torch.as_tensor(np.flatnonzero(flip))
+            for a in (x0, x1, wx0, wx1):
+                a[rows] = a[rows].flip(-1)
+        else:
+            flip = np.zeros(n, dtype=bool)
+        ident = torch.as_tensor(np.flatnonzero(~apply))
+        if len(ident):  # rows not cropped: copied (and flipped) exactly
+            cols = torch.arange(w).expand(len(ident), w).clone()
+            cols[torch.as_tensor(flip[~apply])] = cols[0].flip(-1)
+            x0[ident], x1[ident], wx0[ident], wx1[ident] = cols, cols, 1.0, 0.0
+            y0[ident], y1[ident], wy0[ident], wy1[ident] = torch.arange(h), torch.arange(h), 1.0, 0.0
+        out = torch.empty(images.shape, dtype=images.dtype)
+        arrays = [a.numpy() for a in (y0, y1, wy0, wy1, x0, x1, wx0, wx1)]
+        K.crop_kernel(K.as_array(images), out.numpy(), apply, *arrays)
+        return out
+
+
+def _grid_axes(box: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The separable normalised sampling grid of boxes (n, 4) = (x0, y0, w, h): ``gx`` (n, 1, W) and
+    ``gy`` (n, H, 1), the affine grid of theta = [[w, 0, 2 x0 + w - 1], [0, h, 2 y0 + h - 1]]."""
+    n = box.shape[0]
+    gx = _centres(w, box).view(1, 1, w) * box[:, 2].view(n, 1, 1) + (2.0 * box[:, 0] + box[:, 2] - 1.0).view(n, 1, 1)
+    gy = _centres(h, box).view(1, h, 1) * box[:, 3].view(n, 1, 1) + (2.0 * box[:, 1] + box[:, 3] - 1.0).view(n, 1, 1)
+    return gx, gy
+
+
+def _bilinear_axis(g: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Neighbour indices (int64) and weights along one axis of normalised coordinates ``g`` (n, size)
+    (``align_corners=False``, border padding): ``i0 = floor(c)``, ``i1 = i0 + 1`` (weight 0 past
+    the edge), ``w0 = i0 + 1 - c``, ``w1 = c - i0``, ``c = clip(((g + 1) size - 1) / 2, 0, size - 1)``."""
+    c = g.add(1.0).mul_(size).sub_(1.0).div_(2.0).clamp_(0.0, size - 1)
+    f = c.floor()
+    w0 = (f + 1.0).sub_(c)
+    w1 = c - f
+    i0 = f.long()
+    past = i0 >= size - 1
+    i1 = (i0 + 1).clamp_(max=size - 1)
+    w1[past] = 0.0
+    return i0, i1, w0, w1
 
 
 def _centres(size: int, like: torch.Tensor) -> torch.Tensor:

@@ -46,19 +46,24 @@ class Compose:
 
     def apply(self, images: torch.Tensor, params: Sequence[Params]) -> torch.Tensor:
         """Apply drawn parameters (from :meth:`sample_params`)."""
+        params = list(params)
         x = images
-        for op, par in zip(self.ops, params):
+        i = 0
+        while i < len(self.ops):
+            op, par = self.ops[i], dict(params[i])
+            i += 1
+            while i < len(self.ops) and op.absorb(par, self.ops[i], params[i]):  # e.g. crop + flip in one pass
+                i += 1
             x = op.apply(x, par, inplace=x is not images)  # the intermediate batches are ours
         return x
 
     def __call__(self, images: torch.Tensor, rng: RandomLike) -> torch.Tensor:
         x = check_images(images)
         self.check_channels(x.shape[1])
-        gen = check_random_state(rng)
-        out = x
-        for op in self.ops:  # draw each op's parameters just before it runs; never overwrite the input
-            out = op.apply(out, op.sample_params(x.shape[0], gen, (x.shape[2], x.shape[3])), inplace=out is not x)
-        return restore_layout(out, x)
+        # every op's parameters, drawn in pipeline order (applying draws nothing), then applied; the
+        # input is never overwritten
+        params = self.sample_params(x.shape[0], rng, (x.shape[2], x.shape[3]))
+        return restore_layout(self.apply(x, params), x)
 
     def __len__(self) -> int:
         return len(self.ops)

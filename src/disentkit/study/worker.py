@@ -86,7 +86,6 @@ def score_matrices(dataset: Any, representation: Any, *, seed: int, num_samples:
     encode = as_representation(representation)
     factors, images = dataset.sample(num_samples, np.random.default_rng(seed))
     codes = encode(images)
-    # the importances only need a fit; the test split (here the train split) feeds an unused accuracy
     # 20 bins: the report's matrix is also the one dci's screening ranks codes by (SCREEN_NUM_BINS)
     mi = discrete_mi_matrix(codes, factors, num_bins=20)
     fitted = np.arange(codes.shape[1])

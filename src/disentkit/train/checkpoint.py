@@ -67,11 +67,6 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
     module.load_state_dict(tensors, strict=True)
 
 
-def write_json(data: Any, path: str | os.PathLike) -> Path:
-    """``disentkit.io.write_json_atomic(path, data)`` in the argument order of earlier callers."""
-    return write_json_atomic(path, data)
-
-
 def checkpoint_path(root: str | os.PathLike, step: int) -> Path:
     """The folder of the checkpoint after ``step`` steps."""
     return Path(root) / f"step_{step:08d}"

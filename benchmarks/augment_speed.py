@@ -50,9 +50,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import time
 from typing import Callable
 
@@ -64,20 +62,9 @@ import torch  # noqa: E402
 from disentkit.data import augment as A  # noqa: E402
 from disentkit.losses import BYOLLoss  # noqa: E402
 from disentkit.nn import MLPHead, build_backbone  # noqa: E402
+from timing import cpu_model  # noqa: E402
 
 BATCH = 64
-
-
-def cpu_model() -> str:
-    """The ``lscpu`` model name (or the platform's processor string)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def byol_like_step(channels: int) -> Callable[[], None]:

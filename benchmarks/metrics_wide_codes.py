@@ -26,9 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from typing import Any, Callable  # noqa: E402
@@ -38,6 +36,7 @@ import torch  # noqa: E402
 
 import disentkit.metrics as M  # noqa: E402
 from disentkit.metrics import PRESETS  # noqa: E402
+from timing import cpu_model  # noqa: E402
 
 SIZES = np.array([3, 6, 40, 32, 32])
 NUM_TRAIN, NUM_TEST = 2_000, 1_000
@@ -131,17 +130,6 @@ def evaluate_call(width: int) -> Callable[[], Any]:
     encoder = lambda images: codes_of(np.rint(images[:, 0, 0, :]).astype(np.int64), width, 7)  # noqa: E731
     return lambda: M.evaluate(dataset, encoder, list(SUITE), preset="fast", progress=False,
                               encode_batch_size=4096)
-
-
-def cpu_model() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in text.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -7,21 +7,23 @@ make two views with the dataset's default augmentation pipeline, forward both vi
 method's networks (``build_backbone("conv", 3)``, ``MLPHead`` projector and predictor of the same
 sizes, the same loss module), backward, one Adam step (weight decay on weights only) under the
 linear warm-up + cosine learning rate, and for BYOL the EMA update of the target (cosine τ,
-BatchNorm buffers copied). Compared, as images/s (two views per image counted as two images,
-median over ``--rounds`` interleaved rounds):
+BatchNorm buffers copied). Compared, as images per second of process CPU time (two views per image
+counted as two images; median over ``--rounds`` interleaved rounds; CPU time rather than wall
+clock, because on a shared machine a process waiting for a core would otherwise count as slow; the
+wall-clock best-of is printed beside it):
 
 - **trainer**: ``disentkit.train.train`` with the method's default ``views`` sampler and its
   default options (channels-last, fp32, the method's optimiser settings; the NaN check, the
-  collapse monitor ``embedding_std``, the interval log included), read from ``images_per_s`` in
-  its log: each round trains ``2 * steps`` steps and times the second half;
+  collapse monitor ``embedding_std``, the interval log included), read from ``images_per_cpu_s``
+  in its log: each round trains ``2 * steps`` steps and times the second half;
 - **plain**: the loop a researcher would hand-write for that job: ``dataset.sample_observations``,
   ``views.views``, ``torch.optim.Adam(groups, lr)`` with PyTorch's defaults, ``LambdaLR``,
   ``torch._foreach_lerp_`` for the EMA; NCHW (PyTorch's default memory format);
 - **plain-cl**: the same loop with the networks and views in channels-last (the trainer's memory
   format), which separates the trainer's own overhead from its memory-format choice;
 
-and the augmentation's share of a trainer step (both views of a batch, timed alone). Goals (issue
-8): trainer / plain >= 1.0; augmentation < 10 % of a step. The spread column is the range of the
+and the augmentation's share of a trainer step (both views of a batch, timed alone in each round).
+Goals (issue 8): trainer / plain >= 1.0; augmentation < 10 % of a step. The spread column is the range of the
 per-round trainer / plain ratios.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ssl_throughput.py [--rounds 3] [--steps 30] [--methods byol simsiam]
@@ -31,15 +33,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
-import platform
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -52,7 +49,8 @@ from disentkit import data as dd  # noqa: E402
 from disentkit.data import augment  # noqa: E402
 from disentkit.losses import BarlowTwinsLoss, BYOLLoss, SimSiamLoss, VICRegLoss  # noqa: E402
 from disentkit.nn import MLPHead, build_backbone  # noqa: E402
-from disentkit.train import TrainConfig, train  # noqa: E402
+from disentkit.train import TrainConfig  # noqa: E402
+from timing import Rate, cpu_model, loop_rate, trainer_config_rate  # noqa: E402
 
 BATCH = 64
 # CPU-sized heads (the MED study's CPU part uses the same)
@@ -62,15 +60,6 @@ PARAMS = {
     "barlow_twins": {"projector_hidden": 512, "projector_out": 512},
     "vicreg": {"projector_hidden": 512, "projector_out": 512},
 }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``lscpu`` (or ``platform.processor()``)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def plain_step_fn(name: str, dataset: Any, views: augment.MultiView, total_steps: int,
@@ -133,36 +122,22 @@ def plain_step_fn(name: str, dataset: Any, views: augment.MultiView, total_steps
     return step
 
 
-def rate(step: Callable[[], None], steps: int, warmup: int = 2) -> float:
-    """Images/s (two views per image) of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return 2 * BATCH * steps / (time.perf_counter() - t)
-
-
-def trainer_rate(name: str, steps: int) -> float:
-    """Images/s of ``disentkit.train.train`` over steps ``steps+1 .. 2*steps`` (from its log)."""
-    cfg = TrainConfig(method=name, method_params=PARAMS[name], dataset="shapes3d", steps=2 * steps,
-                      batch_size=BATCH, log_every=steps, checkpoint_every=10**9, num_threads=1, images=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = train(cfg, Path(tmp) / "run", progress=False)
-        records = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    return [r for r in records if "event" not in r][-1]["images_per_s"]
+def trainer_config(name: str, steps: int) -> TrainConfig:
+    """The trainer's run of ``2 * steps`` steps, logged (and so timed) at ``steps``."""
+    return TrainConfig(method=name, method_params=PARAMS[name], dataset="shapes3d", steps=2 * steps,
+                       batch_size=BATCH, log_every=steps, checkpoint_every=10**9, num_threads=1, images=False)
 
 
 def augmentation_seconds(views: augment.MultiView, repeats: int = 7) -> float:
-    """Median seconds to make both views of one batch of ``BATCH`` images."""
+    """Median process CPU seconds to make both views of one batch of ``BATCH`` images."""
     images = torch.rand(BATCH, 3, 64, 64)
     rng = np.random.default_rng(1)
     views.views(images, rng)
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         views.views(images, rng)
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return statistics.median(times)
 
 
@@ -175,25 +150,31 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     views = augment.default_views("shapes3d", 3)
     dataset = dd.get("shapes3d")
-    aug_s = augmentation_seconds(views)
-    print(f"CPU: {cpu_model()}; torch {torch.__version__}; 1 thread; batch {BATCH} x 2 views; shapes3d")
-    print(f"default shapes3d views: {aug_s * 1e3:.1f} ms per batch (both views)")
-    print(f"{'method':14s} {'trainer img/s':>14s} {'plain img/s':>12s} {'plain-cl img/s':>15s} "
-          f"{'/plain':>7s} {'spread':>11s} {'/plain-cl':>10s} {'spread':>11s} {'aug share':>10s}")
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}; 1 thread; batch {BATCH} x 2 views; shapes3d; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("rates in images per second of process CPU time (wall-clock best-of in brackets)")
+    print(f"{'method':14s} {'trainer':>15s} {'plain':>15s} {'plain-cl':>15s} {'/plain':>7s} {'spread':>11s} "
+          f"{'/plain-cl':>10s} {'spread':>11s} {'aug ms':>7s} {'aug share':>10s}")
     for name in args.methods:
         plain = plain_step_fn(name, dataset, views, 2 * args.steps)
         plain_cl = plain_step_fn(name, dataset, views, 2 * args.steps, channels_last=True)
-        rates: dict[str, list[float]] = {"trainer": [], "plain": [], "plain_cl": []}
+        rates: dict[str, list[Rate]] = {"trainer": [], "plain": [], "plain_cl": []}
+        aug: list[float] = []
         for _ in range(args.rounds):  # interleaved, so that load on the machine hits all three alike
-            rates["trainer"].append(trainer_rate(name, args.steps))
-            rates["plain"].append(rate(plain, args.steps))
-            rates["plain_cl"].append(rate(plain_cl, args.steps))
-        t, p, pc = (statistics.median(rates[k]) for k in ("trainer", "plain", "plain_cl"))
-        r_p = [a / b for a, b in zip(rates["trainer"], rates["plain"])]
-        r_pc = [a / b for a, b in zip(rates["trainer"], rates["plain_cl"])]
-        step_s = 2 * BATCH / t
-        print(f"{name:14s} {t:14.1f} {p:12.1f} {pc:15.1f} {t / p:7.2f} {min(r_p):5.2f}-{max(r_p):<5.2f} "
-              f"{t / pc:10.2f} {min(r_pc):5.2f}-{max(r_pc):<5.2f} {aug_s / step_s:9.1%}")
+            rates["trainer"].append(trainer_config_rate(trainer_config(name, args.steps)))
+            rates["plain"].append(loop_rate(plain, 2 * BATCH, args.steps))
+            rates["plain_cl"].append(loop_rate(plain_cl, 2 * BATCH, args.steps))
+            aug.append(augmentation_seconds(views))
+        cpu = {k: [r.cpu for r in v] for k, v in rates.items()}
+        best = {k: max(r.wall for r in v) for k, v in rates.items()}
+        t, p, pc = (statistics.median(cpu[k]) for k in ("trainer", "plain", "plain_cl"))
+        r_p = [a / b for a, b in zip(cpu["trainer"], cpu["plain"])]
+        r_pc = [a / b for a, b in zip(cpu["trainer"], cpu["plain_cl"])]
+        aug_s = statistics.median(aug)
+        cells = [f"{statistics.median(cpu[k]):6.0f} [{best[k]:5.0f}]" for k in ("trainer", "plain", "plain_cl")]
+        print(f"{name:14s} {cells[0]:>15s} {cells[1]:>15s} {cells[2]:>15s} {t / p:7.2f} "
+              f"{min(r_p):5.2f}-{max(r_p):<5.2f} {t / pc:10.2f} {min(r_pc):5.2f}-{max(r_pc):<5.2f} "
+              f"{aug_s * 1e3:7.1f} {aug_s * t / (2 * BATCH):9.1%}")
 
 
 if __name__ == "__main__":

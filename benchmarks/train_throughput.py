@@ -45,7 +45,8 @@ import torch
 import torch.nn.functional as F
 
 from disentkit.nn import ConvDecoder, ConvEncoder
-from disentkit.train import TrainConfig, train
+from disentkit.train import TrainConfig
+from timing import loop_rate, trainer_config_rate
 
 BETA = 4.0
 LR = 1e-4
@@ -131,27 +132,17 @@ def disent_step_fn(batch: int) -> Callable[[], None] | None:
     return step
 
 
-def rate(step: Callable[[], None], batch: int, steps: int, warmup: int = 2) -> float:
-    """Images/s of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - t)
+def rate(step: Callable[[], None], batch: int, steps: int) -> float:
+    """Images per wall-clock second of ``steps`` calls of ``step`` (a prefetch thread shows only there)."""
+    return loop_rate(step, batch, steps).wall
 
 
 def trainer_rate(batch: int, threads: int, steps: int, **options: Any) -> float:
-    """Images/s of ``disentkit.train.train`` over steps ``steps+1 .. 2*steps`` (from its log)."""
+    """Images per wall-clock second of ``disentkit.train.train`` over steps ``steps+1 .. 2*steps``."""
     cfg = TrainConfig(method="beta_vae", method_params={"beta": BETA, "lr": LR}, dataset="dsprites",
                       steps=2 * steps, batch_size=batch, log_every=steps, checkpoint_every=10**9,
                       num_threads=threads, images=False, **options)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = train(cfg, Path(tmp) / "run", progress=False)
-        import json
-
-        records = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    return [r for r in records if "event" not in r][-1]["images_per_s"]
+    return trainer_config_rate(cfg).wall
 
 
 # -- FLOPs ----------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""The EMA helper and its τ schedules against the formula, on hand-made weights."""
+"""The EMA update (``ema_update_``, ``EMAPairs``) and its τ schedules against the formula, on
+hand-made weights."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -9,6 +11,7 @@ import torch
 from torch import nn
 
 from disentkit.methods.momentum import (
+    EMAPairs,
     constant_momentum,
     cosine_momentum,
     ema_update_,
@@ -129,3 +132,60 @@ def test_ema_update_errors():
     with pytest.raises(ValueError, match="buffers differ: missing in target"):
         ema_update_(no_stats, stats, 0.5, buffers="copy")
     ema_update_(no_stats, stats, 0.5, buffers="none")  # buffers not compared when not touched
+
+
+def test_ema_pairs_update_on_hand_made_weights():
+    online, target = _pair()
+    EMAPairs(target, online, buffers="ema").update_(0.5)
+    assert torch.equal(target[0].weight, torch.tensor([[2.0, 1.0], [2.0, 2.0], [2.0, 4.0]]))
+    assert torch.equal(target[0].bias, torch.tensor([0.5, -0.5, 0.0]))
+    assert torch.equal(target[1].running_mean, torch.tensor([1.0, 2.0, 3.0]))  # 0.5·0 + 0.5·online
+    assert torch.equal(target[1].running_var, torch.tensor([2.0, 2.0, 2.0]))  # 0.5·1 + 0.5·3
+    assert int(target[1].num_batches_tracked) == 7  # an integer buffer is copied
+
+
+@pytest.mark.parametrize("buffers", ["copy", "ema", "none"])
+def test_ema_pairs_repeated_updates_equal_ema_update_bit_for_bit(buffers):
+    online, target = _pair()
+    online_b, target_b = copy.deepcopy(online), copy.deepcopy(target)
+    pairs = EMAPairs(target, online, buffers)
+    gen = torch.Generator().manual_seed(0)
+    for tau in (0.9, 0.37, 0.0, 1.0, 0.996):
+        with torch.no_grad():  # the online network moves between updates
+            for p, p_b in zip(online.parameters(), online_b.parameters()):
+                step = torch.randn(p.shape, generator=gen)
+                p.add_(step)
+                p_b.add_(step)
+            online[1].running_mean.add_(1.5)
+            online_b[1].running_mean.add_(1.5)
+        pairs.update_(tau)
+        ema_update_(target_b, online_b, tau, buffers)
+        for (name, a), b in zip(target.state_dict().items(), target_b.state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_ema_pairs_follow_tensors_replaced_by_a_conversion():
+    online, target = _pair()
+    pairs = EMAPairs(target, online, buffers="copy")
+    online.double()  # replaces the buffer tensors of both modules
+    target.double()
+    pairs.update_(0.5)
+    assert target[0].weight.dtype == torch.float64
+    assert torch.equal(target[0].weight, torch.tensor([[2.0, 1.0], [2.0, 2.0], [2.0, 4.0]], dtype=torch.float64))
+    assert torch.equal(target[1].running_mean, torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64))
+
+
+def test_ema_pairs_reject_mismatches_when_paired():
+    with pytest.raises(ValueError, match=r"'0.weight' has shape \(3, 2\) in target, \(3, 4\) in online"):
+        EMAPairs(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(4, 3)))
+    with pytest.raises(ValueError, match="parameters differ: missing in target"):
+        EMAPairs(nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1)))
+    with pytest.raises(ValueError, match=r"^buffers must be one of 'copy', 'ema', 'none'; got 'avg'$"):
+        EMAPairs(*_pair()[::-1], buffers="avg")
+    no_stats, stats = nn.BatchNorm1d(3, track_running_stats=False), nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="buffers differ: missing in target"):
+        EMAPairs(no_stats, stats, buffers="copy")
+    EMAPairs(no_stats, stats, buffers="none").update_(0.5)  # buffers not paired when not touched
+    online, target = _pair()
+    with pytest.raises(ValueError, match=r"^tau must be >= 0.0 and <= 1.0, got 1.5$"):
+        EMAPairs(target, online).update_(1.5)

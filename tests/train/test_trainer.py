@@ -166,12 +166,13 @@ def test_log_records_are_interval_means(tiny_registry, tmp_path):
     fine = _records(train(_cfg(steps=12, log_every=1), tmp_path / "a", progress=False))
     coarse = _records(train(_cfg(steps=12, log_every=5), tmp_path / "b", progress=False))
     assert [r["step"] for r in coarse] == [5, 10, 12]  # every L steps and at the end
-    assert set(coarse[0]) == {"step", "loss", "reconstruction", "kl", "kl_per_dim", "images_per_s", "seconds"}
+    assert set(coarse[0]) == {"step", "loss", "reconstruction", "kl", "kl_per_dim", "images_per_s", "images_per_cpu_s",
+                              "seconds"}
     for rec, lo, hi in zip(coarse, (0, 5, 10), (5, 10, 12)):
         for key in ("loss", "reconstruction", "kl"):
             assert rec[key] == pytest.approx(np.mean([f[key] for f in fine[lo:hi]]), rel=1e-6)
         assert rec["kl_per_dim"] == pytest.approx(np.mean([f["kl_per_dim"] for f in fine[lo:hi]], axis=0), rel=1e-5)
-        assert len(rec["kl_per_dim"]) == 3 and rec["images_per_s"] > 0
+        assert len(rec["kl_per_dim"]) == 3 and rec["images_per_s"] > 0 and rec["images_per_cpu_s"] > 0
     assert coarse[0]["seconds"] < coarse[1]["seconds"] < coarse[2]["seconds"]
 
 

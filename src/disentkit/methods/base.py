@@ -18,8 +18,10 @@ The base class owns the shared machinery:
   ``state_dict()`` as the module's extra state (a uint8 tensor: safe for safetensors and
   ``weights_only`` loading), so a resumed run draws exactly what the uninterrupted run would;
 - ``forward(batch, step)``: the loss terms of one batch, with gradients (what hooks,
-  ``torch.compile`` and DDP wrap); ``train_step`` calls it, steps every optimiser and then
-  :meth:`Method.after_step` (a momentum method updates its target there);
+  ``torch.compile`` and DDP wrap); ``train_step`` calls it, backpropagates each term of
+  :meth:`Method.gradient_routes` into its parameters (a method with an adversary trains it on its
+  own term), steps every optimiser and then :meth:`Method.after_step` (a momentum method updates
+  its target there);
 - **schedules**: ``configure_optimizers(total_steps)`` receives the run's length and
   ``configure_schedulers(optimizers, total_steps)`` may return learning-rate schedulers; the
   trainer steps and checkpoints them. A method whose numbers depend on the total step count sets
@@ -184,9 +186,22 @@ class Method(nn.Module, ABC):
     def after_step(self, step: int) -> None:
         """Called after the optimisers of step ``step`` have stepped (e.g. a momentum update)."""
 
+    def gradient_routes(self) -> tuple[tuple[str, list[nn.Parameter] | None], ...]:
+        """Which loss term trains which parameters: ``(term, parameters)`` pairs, backpropagated
+        in order by :meth:`train_step` (``None``: every leaf the term reaches).
+
+        The default ``(("loss", None),)`` trains everything on ``"loss"``. A method with an
+        adversary routes its terms apart, e.g. ``(("loss", encoder), ("discriminator_loss", D))``:
+        each backward accumulates gradients only into its own parameters, so a term that also
+        reaches the other network (a generator loss through D) leaves that network's gradients
+        alone.
+        """
+        return (("loss", None),)
+
     def train_step(self, batch: Batch, step: int,
                    optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        """Forward, backward of ``"loss"``, every optimiser's ``step``, :meth:`after_step`.
+        """Forward, a backward of each :meth:`gradient_routes` term, every optimiser's ``step``,
+        :meth:`after_step`.
 
         Returns the detached terms: scalar tensors keyed by name, ``"loss"`` being the total that
         must stay finite, and optionally ``"kl_per_dim"``, a (D,) tensor.
@@ -194,7 +209,11 @@ class Method(nn.Module, ABC):
         terms = self(batch, step)
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        routes = self.gradient_routes()
+        for i, (term, params) in enumerate(routes):
+            # the terms of one forward may share a graph (FactorVAE's real-code logits): keep it
+            # until the last backward
+            terms[term].backward(inputs=params, retain_graph=i < len(routes) - 1)
         for opt in optimizers.values():
             opt.step()
         self.after_step(step)

@@ -23,7 +23,7 @@ import torch
 
 from disentkit.losses import BYOLLoss
 from disentkit.validation import check_choice, check_int, check_number
-from disentkit.methods.momentum import BUFFER_MODES, MOMENTUM_SCHEDULES, ema_update_, make_target, momentum_at
+from disentkit.methods.momentum import BUFFER_MODES, MOMENTUM_SCHEDULES, EMAPairs, make_target, momentum_at
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig
 from disentkit.nn import PredictionHead
 
@@ -65,6 +65,9 @@ class BYOL(SelfSupervisedMethod):
         self.predictor = PredictionHead(out, self.config.predictor_hidden, out, rng=self.generator)
         self.target_backbone = make_target(self.backbone)
         self.target_projector = make_target(self.projector)
+        buffers = self.config.target_buffers
+        self.ema_pairs = (EMAPairs(self.target_backbone, self.backbone, buffers),
+                          EMAPairs(self.target_projector, self.projector, buffers))
         self.loss_fn = BYOLLoss()
 
     def view_terms(self, first: torch.Tensor, second: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -85,5 +88,5 @@ class BYOL(SelfSupervisedMethod):
     def after_step(self, step: int) -> None:
         """The EMA update ``ξ <- τ ξ + (1 - τ) θ`` of the target backbone and projector."""
         tau = self.momentum(step)
-        ema_update_(self.target_backbone, self.backbone, tau, self.config.target_buffers)
-        ema_update_(self.target_projector, self.projector, tau, self.config.target_buffers)
+        for pairs in self.ema_pairs:
+            pairs.update_(tau)

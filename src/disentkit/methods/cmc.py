@@ -66,7 +66,7 @@ from disentkit.losses import (
     NCESoftmaxLoss,
     multiview_contrastive_loss,
 )
-from disentkit.methods.base import Batch, Method
+from disentkit.methods.base import Batch
 from disentkit.validation import check_choice, check_int, check_number
 from disentkit.methods.ssl import SelfSupervisedMethod, SSLConfig, build_image_backbone
 from disentkit.nn import MLPHead
@@ -201,8 +201,7 @@ class CMC(SelfSupervisedMethod):
     It is a :class:`~disentkit.methods.ssl.SelfSupervisedMethod` for the contract it shares with
     the family (``"views"`` batches from the ``views`` sampler, the ``"ssl"`` optimiser with weight
     decay groups, warm-up + cosine, the collapse monitor), but it builds M encoders of different
-    input widths instead of the base's single backbone + projector, so it calls
-    :meth:`Method.__init__` directly and builds its own networks.
+    input widths instead of the base's single backbone + projector (its :meth:`build_encoders`).
 
     Attributes: ``backbones``, ``heads`` (``nn.ModuleList``, one per view), ``channel_groups``
     (``None`` in ``"augmented"`` mode), ``banks`` and ``nce_losses`` with the memory bank.
@@ -213,8 +212,28 @@ class CMC(SelfSupervisedMethod):
 
     def __init__(self, observation_shape: tuple[int, int, int], config: Any = None,
                  *, seed: int | None = None) -> None:
-        Method.__init__(self, observation_shape, config, seed=seed)
-        self.total_steps: int | None = None
+        super().__init__(observation_shape, config, seed=seed)
+        cfg = self.config
+        self.infonce = InfoNCELoss(cfg.temperature, symmetric=True)
+        self.pairs = self._pairs(self.num_encoders, cfg.multiview_mode)
+        if cfg.uses_bank:
+            if cfg.dataset_size is None:
+                raise ValueError(f"cmc with loss={cfg.loss!r} needs dataset_size (N, the rows of its memory "
+                                 "bank): pass dataset_size=len(dataset), or train through disentkit.train, "
+                                 "which fills it from the dataset")
+            self.banks = nn.ModuleList(
+                MemoryBank(cfg.dataset_size, cfg.projector_out, cfg.bank_momentum, rng=self.generator)
+                for _ in range(self.num_encoders))
+            if cfg.loss == "nce":
+                self.nce_losses = nn.ModuleDict({
+                    f"{i}_{j}": NCELoss(cfg.dataset_size, cfg.temperature, cfg.fix_z)
+                    for a, b in self.pairs for i, j in ((a, b), (b, a))})
+            else:
+                self.nce_softmax = NCESoftmaxLoss(cfg.temperature)
+
+    def build_encoders(self) -> None:
+        """One backbone (on its view's channels) and one head per view: ``self.backbones``,
+        ``self.heads``; sets ``self.mode`` and ``self.channel_groups`` (``None`` when augmented)."""
         cfg = self.config
         c = self.observation_shape[0]
         mode = cfg.views if cfg.views != "auto" else ("channels" if c == 3 or cfg.channel_groups else "augmented")
@@ -241,22 +260,6 @@ class CMC(SelfSupervisedMethod):
             self.heads.append(MLPHead(backbone.feature_dim, cfg.projector_hidden, cfg.projector_out,
                                       cfg.projector_layers, last_batch_norm=cfg.projector_last_batch_norm,
                                       rng=self.generator))
-        self.infonce = InfoNCELoss(cfg.temperature, symmetric=True)
-        self.pairs = self._pairs(len(widths), cfg.multiview_mode)
-        if cfg.uses_bank:
-            if cfg.dataset_size is None:
-                raise ValueError(f"cmc with loss={cfg.loss!r} needs dataset_size (N, the rows of its memory "
-                                 "bank): pass dataset_size=len(dataset), or train through disentkit.train, "
-                                 "which fills it from the dataset")
-            self.banks = nn.ModuleList(
-                MemoryBank(cfg.dataset_size, cfg.projector_out, cfg.bank_momentum, rng=self.generator)
-                for _ in widths)
-            if cfg.loss == "nce":
-                self.nce_losses = nn.ModuleDict({
-                    f"{i}_{j}": NCELoss(cfg.dataset_size, cfg.temperature, cfg.fix_z)
-                    for a, b in self.pairs for i, j in ((a, b), (b, a))})
-            else:
-                self.nce_softmax = NCESoftmaxLoss(cfg.temperature)
 
     @staticmethod
     def _pairs(num_views: int, mode: str) -> list[tuple[int, int]]:

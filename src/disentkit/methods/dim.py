@@ -244,17 +244,8 @@ class DeepInfoMax(Method):
         return {"dim": torch.optim.Adam(self.encoder_parameters(), lr=self.config.lr),
                 "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.disc_lr)}
 
-    def train_step(self, batch: Batch, step: int,
-                   optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        """One forward; ``loss`` -> encoder + critics only, ``discriminator_loss`` -> D only; both step."""
-        terms = self(batch, step)
-        dim_opt, disc_opt = optimizers["dim"], optimizers["discriminator"]
-        dim_opt.zero_grad(set_to_none=True)
-        disc_opt.zero_grad(set_to_none=True)
-        # the generator term also reaches D's weights: restrict each backward to its own parameters
-        terms["loss"].backward(inputs=self.encoder_parameters())
-        terms["discriminator_loss"].backward(inputs=list(self.discriminator.parameters()))
-        dim_opt.step()
-        disc_opt.step()
-        self.after_step(step)
-        return {k: v.detach() for k, v in terms.items()}
+    def gradient_routes(self) -> tuple[tuple[str, list[nn.Parameter]], ...]:
+        """``loss`` -> encoder + critics only, ``discriminator_loss`` -> D only (the generator
+        term also reaches D's weights)."""
+        return (("loss", self.encoder_parameters()),
+                ("discriminator_loss", list(self.discriminator.parameters())))

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from disentkit.methods.base import Batch
 from disentkit.methods.config import VAEConfig, check_choice, check_int, check_number
 from disentkit.methods.vae import GaussianVAE, loss_precision
 from disentkit.nn import FactorDiscriminator
@@ -144,16 +143,8 @@ class FactorVAE(GaussianVAE):
         )
         return opts
 
-    def train_step(self, batch: Batch, step: int,
-                   optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-        """Both losses from one forward; VAE loss -> VAE parameters, D loss -> D parameters."""
-        terms = self(batch, step)
-        vae_opt, disc_opt = optimizers["vae"], optimizers["discriminator"]
-        vae_opt.zero_grad(set_to_none=True)
-        disc_opt.zero_grad(set_to_none=True)
-        # The real-code logits feed both losses: restrict each backward to its own parameters.
-        terms["loss"].backward(inputs=self.vae_parameters(), retain_graph=True)
-        terms["discriminator_loss"].backward(inputs=list(self.discriminator.parameters()))
-        vae_opt.step()
-        disc_opt.step()
-        return {k: v.detach() for k, v in terms.items()}
+    def gradient_routes(self) -> tuple[tuple[str, list[torch.nn.Parameter]], ...]:
+        """Both losses from one forward: the VAE loss -> VAE parameters, the D loss -> D parameters
+        (the real-code logits feed both)."""
+        return (("loss", self.vae_parameters()),
+                ("discriminator_loss", list(self.discriminator.parameters())))

@@ -109,8 +109,9 @@ class SelfSupervisedMethod(Method):
 
     Subclasses set ``name`` and ``config_class`` (a subclass of :class:`SSLConfig`), build their
     extra heads after ``super().__init__`` (drawing from ``self.generator``) and implement
-    :meth:`view_terms`. :meth:`after_step` is where a momentum method updates its target; the
-    run's length is ``self.total_steps`` once :meth:`configure_optimizers` has been called.
+    :meth:`view_terms`; :meth:`build_encoders` builds the backbone and projector. :meth:`after_step`
+    is where a momentum method updates its target; the run's length is ``self.total_steps`` once
+    :meth:`configure_optimizers` has been called.
     """
 
     config_class: ClassVar[type] = SSLConfig
@@ -123,13 +124,23 @@ class SelfSupervisedMethod(Method):
     def __init__(self, observation_shape: tuple[int, int, int], config: Any = None,
                  *, seed: int | None = None) -> None:
         super().__init__(observation_shape, config, seed=seed)
+        self.total_steps: int | None = None
+        self.build_encoders()
+
+    def build_encoders(self) -> None:
+        """Build the encoder networks from ``self.generator``: one backbone ``self.backbone`` (for
+        ``observation_shape``) and its projection head ``self.projector``.
+
+        Called once by ``__init__``, before a subclass's own heads; a method with several
+        encoders (CMC: one per view) overrides it to build them instead (with
+        :meth:`code_size`, :meth:`project` and :meth:`represent` to match).
+        """
         cfg = self.config
         self.backbone = build_image_backbone(cfg.backbone, self.observation_shape, width=cfg.backbone_width,
                                              rng=self.generator)
         self.projector = MLPHead(self.backbone.feature_dim, cfg.projector_hidden, cfg.projector_out,
                                  cfg.projector_layers, last_batch_norm=cfg.projector_last_batch_norm,
                                  rng=self.generator)
-        self.total_steps: int | None = None
 
     @property
     def code_size(self) -> int:

@@ -2,8 +2,9 @@
 
 One pattern covers them all (disentanglement_lib ``BaseVAE``, ``disentanglement_lib.md`` §2.2):
 ``loss = reconstruction + regularizer(mu, logvar, z, kl, step) [+ hfs_gamma * HFS(mu)]``; a method
-subclasses :class:`GaussianVAE` and overrides :meth:`GaussianVAE.regularizer` (and, for FactorVAE
-and the weakly supervised methods, :meth:`GaussianVAE.train_step` / ``compute_losses``).
+subclasses :class:`GaussianVAE` and overrides :meth:`GaussianVAE.regularizer` (and, for FactorVAE,
+:meth:`~disentkit.methods.base.Method.gradient_routes`, which trains its discriminator on its own
+loss).
 
 Randomness: the base class's generator (``self.generator``, :mod:`disentkit.methods.base`)
 initialises the networks (Glorot uniform, zero biases) and then draws every training-time random

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
 from disentkit.metrics._representation import as_representation, encode_groups
+from disentkit.validation import check_int
 
 __all__ = ["beta_vae_score"]
 
@@ -75,9 +75,9 @@ def beta_vae_score(
     ``LogisticRegression()`` with its current defaults (lbfgs, multinomial), as the reference
     gets with scikit-learn >= 0.22.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_train = check_int("num_train", num_train, 1)
+    num_eval = check_int("num_eval", num_eval, 1)
     if dataset.num_factors < 2:
         raise ValueError(
             f"the BetaVAE score needs at least two factors, the dataset has {dataset.num_factors}"

@@ -12,13 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.validation import check_int
-
 __all__ = [
     "check_codes",
     "check_factors",
     "check_inputs",
-    "check_positive_int",
     "check_mi_matrix",
     "check_factor_names",
 ]
@@ -148,13 +145,6 @@ def check_inputs(
             f"{factors.shape[1]}"
         )
     return codes, factors, codes_test, factors_test
-
-
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an int ``>= minimum``: :func:`disentkit.validation.check_int` (which takes the
-    name first). Kept, with its ``(value, name)`` order, for the metric modules' call sites; new code
-    calls ``check_int(name, value, minimum)``."""
-    return check_int(name, value, minimum)
 
 
 def check_mi_matrix(mi_matrix: Any, num_codes: int, num_factors: int, *, metric: str) -> np.ndarray:

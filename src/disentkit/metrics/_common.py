@@ -10,7 +10,7 @@ from here; new code imports from those modules.
 
 from __future__ import annotations
 
-from disentkit.metrics._checks import check_codes, check_factors, check_inputs, check_positive_int
+from disentkit.metrics._checks import check_codes, check_factors, check_inputs
 from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
 from disentkit.metrics._gbt import (
     FAST_GBT_PARAMS,
@@ -30,7 +30,6 @@ __all__ = [
     "check_codes",
     "check_factors",
     "check_inputs",
-    "check_positive_int",
     "histogram_discretize",
     "mutual_information_matrix",
     "factor_entropies",

@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._checks import check_inputs, check_mi_matrix, check_positive_int
+from disentkit.metrics._checks import check_inputs, check_mi_matrix
 from disentkit.metrics._gbt import make_gbt_classifier
 from disentkit.metrics._information import discrete_mi_matrix
+from disentkit.validation import check_int
 
 #: Default of ``dci(screen=...)``: the fast estimator sees at most this many codes.
 SCREEN_DEFAULT = 128
@@ -120,7 +121,7 @@ def gbt_importance_matrix(
         return (np.abs(model.feature_importances_), float(np.mean(model.predict(x) == factors[:, j])),
                 float(np.mean(model.predict(xt) == factors_test[:, j])))
 
-    n_jobs = check_positive_int(n_jobs, "n_jobs")
+    n_jobs = check_int("n_jobs", n_jobs, 1)
     num_factors = factors.shape[1]
     order = np.argsort(-np.asarray([len(np.unique(factors[:, j])) for j in range(num_factors)]), kind="stable")
     if n_jobs == 1:
@@ -211,7 +212,7 @@ def dci(
         codes, factors, codes_test, factors_test, metric="dci", require_test=True
     )
     if screen is not None:
-        screen = check_positive_int(screen, "screen")
+        screen = check_int("screen", screen, 1)
     importance, train_acc, test_acc = gbt_importance_matrix(
         codes, factors, codes_test, factors_test, estimator=estimator, seed=seed,
         screen=screen if estimator == "fast" else None, n_jobs=n_jobs, mi_matrix=mi_matrix,

@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._estimators import make_logistic_regression, quiet_fit
 from disentkit.metrics._gbt import GBT_ESTIMATORS, make_gbt_classifier
 from disentkit.metrics._representation import as_representation, sample_codes
+from disentkit.validation import check_int
 
 __all__ = ["downstream_task", "PREDICTORS", "fit_classifier", "predict_labels"]
 
@@ -50,7 +50,7 @@ def _check_sizes(num_train: int | Sequence[int]) -> tuple[int, ...]:
     sizes = (num_train,) if isinstance(num_train, (int, np.integer)) else tuple(num_train)
     if not sizes:
         raise ValueError("num_train must be a positive int or a non-empty sequence of them")
-    return tuple(check_positive_int(n, "num_train") for n in sizes)
+    return tuple(check_int("num_train", n, 1) for n in sizes)
 
 
 def downstream_task(
@@ -86,7 +86,7 @@ def downstream_task(
     ``i`` (0-based).
     """
     sizes = _check_sizes(num_train)
-    num_test = check_positive_int(num_test, "num_test")
+    num_test = check_int("num_test", num_test, 1)
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
     if estimator not in GBT_ESTIMATORS:

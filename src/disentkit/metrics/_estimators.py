@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._checks import check_positive_int
+from disentkit.validation import check_int
 
 __all__ = ["make_logistic_regression", "quiet_fit"]
 
@@ -31,7 +31,7 @@ def make_logistic_regression(seed: int = 0, *, cv_folds: int | None = None, **pa
 
     if cv_folds is None:
         return LogisticRegression(random_state=int(seed), **params)
-    cv_folds = check_positive_int(cv_folds, "cv_folds", minimum=2)
+    cv_folds = check_int("cv_folds", cv_folds, 2)
     # pin what the reference relied on: accuracy picks C (scikit-learn 1.11 changes the default
     # scoring to the log-loss); newer versions' transition options are set to their future values
     accepted = inspect.signature(LogisticRegressionCV).parameters

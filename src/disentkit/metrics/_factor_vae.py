@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._representation import as_representation, encode_groups, sample_codes
+from disentkit.validation import check_int
 
 __all__ = ["factor_vae_score"]
 
@@ -94,10 +94,10 @@ def factor_vae_score(
     subset in a full-width matrix; both give the same accuracies). Draw order: the variance
     sample, the training votes, the evaluation votes.
     """
-    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
-    num_variance_estimate = check_positive_int(num_variance_estimate, "num_variance_estimate", minimum=2)
+    batch_size = check_int("batch_size", batch_size, 2)
+    num_train = check_int("num_train", num_train, 1)
+    num_eval = check_int("num_eval", num_eval, 1)
+    num_variance_estimate = check_int("num_variance_estimate", num_variance_estimate, 2)
     if isinstance(prune_threshold, bool) or not np.isfinite(prune_threshold) or prune_threshold < 0:
         raise ValueError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
     rep = as_representation(representation)

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._gbt import GBT_ESTIMATORS, make_gbt_classifier
 from disentkit.metrics._downstream import fit_classifier, predict_labels
 from disentkit.metrics._representation import as_representation, encode_groups, sample_codes
+from disentkit.validation import check_int
 
 __all__ = ["fairness", "inter_group_fairness", "fairness_scores"]
 
@@ -111,8 +111,8 @@ def fairness(
     entry has the same distribution). Draw order: the training set, then one set per sensitive
     factor in column order, each rendered value by value.
     """
-    num_train = check_positive_int(num_train, "num_train")
-    per_class = check_positive_int(num_test_points_per_class, "num_test_points_per_class")
+    num_train = check_int("num_train", num_train, 1)
+    per_class = check_int("num_test_points_per_class", num_test_points_per_class, 1)
     if estimator not in GBT_ESTIMATORS:
         raise ValueError(f"estimator must be one of {GBT_ESTIMATORS}, got {estimator!r}")
     num_factors = dataset.num_factors

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from disentkit.metrics import _kernels
-from disentkit.metrics._checks import check_positive_int
+from disentkit.validation import check_int
 
 __all__ = [
     "histogram_discretize",
@@ -47,7 +47,7 @@ def histogram_discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2:
         raise ValueError(f"codes must be 2-D (N, D), got shape {codes.shape}")
-    num_bins = check_positive_int(num_bins, "num_bins")
+    num_bins = check_int("num_bins", num_bins, 1)
     lo = codes.min(axis=0)
     hi = codes.max(axis=0)
     same = lo == hi

@@ -24,8 +24,9 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from disentkit.metrics._checks import check_factor_names, check_inputs, check_positive_int
+from disentkit.metrics._checks import check_factor_names, check_inputs
 from disentkit.metrics._probe import majority_baseline
+from disentkit.validation import check_int
 
 __all__ = ["KNN_METRICS", "knn_accuracy", "nearest_neighbours", "majority_vote"]
 
@@ -132,7 +133,7 @@ def knn_accuracy(
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="knn", require_test=True
     )
-    k = check_positive_int(k, "k")
+    k = check_int("k", k, 1)
     if k > codes.shape[0]:
         raise ValueError(f"k must be at most the {codes.shape[0]} train samples, got {k}")
     if metric not in KNN_METRICS:

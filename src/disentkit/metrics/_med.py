@@ -12,7 +12,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from disentkit.metrics._checks import check_inputs, check_mi_matrix, check_positive_int
+from disentkit.metrics._checks import check_inputs, check_mi_matrix
 from disentkit.metrics._dci import (
     dci_completeness,
     dci_disentanglement,
@@ -25,6 +25,7 @@ from disentkit.metrics._logistic import (
     resolve_solver,
     standardize,
 )
+from disentkit.validation import check_int
 
 NORMALIZATIONS = ("factor_sum", "factor_entropy")
 #: Bins of the per-code disentanglement distribution that :func:`med` reports.
@@ -51,6 +52,18 @@ def med_importance(
             raise ValueError("normalization='factor_entropy' needs the factor entropies")
         return mi / np.asarray(entropies, dtype=np.float64)
     raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+
+
+def _checked_importance(codes: np.ndarray, factors: np.ndarray, mi_matrix: Any, num_bins: int,
+                        normalization: str) -> np.ndarray:
+    """:func:`med_importance` of checked ``codes`` and ``factors``: of ``mi_matrix`` when given
+    (checked), else of ``discrete_mi_matrix(codes, factors, num_bins)``."""
+    if mi_matrix is None:
+        mi = discrete_mi_matrix(codes, factors, num_bins)
+    else:
+        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
+    entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
+    return med_importance(mi, entropies, normalization)
 
 
 def topk_selection(importance: np.ndarray, k: int) -> np.ndarray:
@@ -119,12 +132,7 @@ def med_per_code(
     ones is the pattern Cao et al. report for negative-free SSL).
     """
     codes, factors, _, _ = check_inputs(codes, factors, metric="med")
-    if mi_matrix is None:
-        mi = discrete_mi_matrix(codes, factors, num_bins)
-    else:
-        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
-    entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
-    importance = med_importance(mi, entropies, normalization)
+    importance = _checked_importance(codes, factors, mi_matrix, num_bins, normalization)
     return {
         "disentanglement": dci_disentanglement_per_code(importance),
         "weight": code_weights(importance),
@@ -172,14 +180,9 @@ def med(
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="med", require_test=True
     )
-    topk = check_positive_int(topk, "topk", minimum=0)
+    topk = check_int("topk", topk, 0)
     resolve_solver(solver, codes.shape[1])
-    if mi_matrix is None:
-        mi = discrete_mi_matrix(codes, factors, num_bins)
-    else:
-        mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
-    entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
-    importance = med_importance(mi, entropies, normalization)
+    importance = _checked_importance(codes, factors, mi_matrix, num_bins, normalization)
     x_train, x_test = standardize(codes, codes_test)
     models = check_logistic_fits(logistic_fits, codes, factors, metric="med", solver=solver)
     train_acc, test_acc = [], []

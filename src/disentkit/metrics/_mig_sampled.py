@@ -27,7 +27,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.metrics._checks import check_positive_int
 from disentkit.metrics._information import factor_entropies
 from disentkit.metrics._representation import (
     Representation,
@@ -36,6 +35,7 @@ from disentkit.metrics._representation import (
     encode_factors,
     posterior_of,
 )
+from disentkit.validation import check_int
 
 __all__ = ["mig_sampled", "balanced_factors", "mixture_entropy"]
 
@@ -132,8 +132,8 @@ def mig_sampled(
     """
     import torch
 
-    num_samples = check_positive_int(num_samples, "num_samples", minimum=2)
-    num_entropy_samples = check_positive_int(num_entropy_samples, "num_entropy_samples")
+    num_samples = check_int("num_samples", num_samples, 2)
+    num_entropy_samples = check_int("num_entropy_samples", num_entropy_samples, 1)
     space = dataset.factor_space
     names = list(space.names) if factors is None else [str(f) for f in factors]
     if not names or len(set(names)) != len(names):

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._checks import check_inputs, check_positive_int
+from disentkit.metrics._checks import check_inputs
 from disentkit.metrics._kernels import HAVE_NUMBA, line_accuracy
+from disentkit.validation import check_int
 
 SOLVERS = ("fast", "reference")
 _CHUNK_ENTRIES = 2_000_000  # codes x samples handled at once by the fast solver
@@ -295,7 +296,7 @@ def sap(
     if continuous_factors:
         scores = continuous_score_matrix(codes, factors.astype(np.float64))
     else:
-        n_jobs = check_positive_int(n_jobs, "n_jobs")
+        n_jobs = check_int("n_jobs", n_jobs, 1)
         scores = discrete_score_matrix(codes, factors, codes_test, factors_test, c=C, solver=solver,
                                        n_jobs=n_jobs)
     return {"SAP_score": top_two_gap(scores)}

@@ -9,15 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from disentkit.validation import check_int
-
 IMAGE_SIZE = 64
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """``value`` as an int >= 1: :func:`disentkit.validation.check_int` with ``minimum=1`` (the
-    one validator; this name stays for the layer modules' call sites)."""
-    return check_int(name, value, 1)
 
 
 def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

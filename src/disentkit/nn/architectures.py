@@ -41,11 +41,11 @@ import torch
 from torch import nn
 
 from disentkit.nn._layers import IMAGE_SIZE, tf_same_padding
-from disentkit.nn._layers import check_positive_int as _check_positive_int
 from disentkit.nn._layers import flatten_hwc as _flatten_hwc  # noqa: F401  (importable from here)
 from disentkit.nn.backbones import ConvTrunk, MLPTrunk
 from disentkit.nn.heads import GaussianHead
 from disentkit.nn.init import GeneratorLike, glorot_init_, make_generator
+from disentkit.validation import check_int
 
 __all__ = [
     "IMAGE_SIZE", "ConvDecoder", "ConvEncoder", "FCDecoder", "FCEncoder", "FactorDiscriminator",
@@ -86,8 +86,8 @@ class ConvEncoder(GaussianHead):
     """
 
     def __init__(self, in_channels: int = 1, latent_dim: int = 10, *, rng: GeneratorLike = 0) -> None:
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("latent_dim", latent_dim)
+        check_int("in_channels", in_channels, 1)
+        check_int("latent_dim", latent_dim, 1)
         gen = make_generator(rng)
         super().__init__(ConvTrunk(in_channels, rng=gen), latent_dim, rng=gen)
         self.in_channels = in_channels
@@ -115,8 +115,8 @@ class ConvDecoder(_Initialised):
 
     def __init__(self, latent_dim: int = 10, out_channels: int = 1, *, rng: GeneratorLike = 0) -> None:
         super().__init__()
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        self.out_channels = _check_positive_int("out_channels", out_channels)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
         with torch.random.fork_rng(devices=[]):
             self.dense = nn.Sequential(
                 nn.Linear(latent_dim, 256), nn.ReLU(inplace=True), nn.Linear(256, 1024), nn.ReLU(inplace=True)
@@ -150,9 +150,9 @@ class FCEncoder(GaussianHead):
         self, in_channels: int = 1, latent_dim: int = 10, image_size: int = IMAGE_SIZE,
         *, rng: GeneratorLike = 0,
     ) -> None:
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("latent_dim", latent_dim)
-        _check_positive_int("image_size", image_size)
+        check_int("in_channels", in_channels, 1)
+        check_int("latent_dim", latent_dim, 1)
+        check_int("image_size", image_size, 1)
         gen = make_generator(rng)
         super().__init__(MLPTrunk(in_channels, image_size, rng=gen), latent_dim, rng=gen)
         self.in_channels = in_channels
@@ -178,9 +178,9 @@ class FCDecoder(_Initialised):
         *, rng: GeneratorLike = 0,
     ) -> None:
         super().__init__()
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        self.out_channels = _check_positive_int("out_channels", out_channels)
-        self.image_size = _check_positive_int("image_size", image_size)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
+        self.image_size = check_int("image_size", image_size, 1)
         with torch.random.fork_rng(devices=[]):
             self.net = nn.Sequential(
                 nn.Linear(latent_dim, 1200), nn.Tanh(),
@@ -211,9 +211,9 @@ class FactorDiscriminator(_Initialised):
         negative_slope: float = 0.2, *, rng: GeneratorLike = 0,
     ) -> None:
         super().__init__()
-        self.latent_dim = _check_positive_int("latent_dim", latent_dim)
-        _check_positive_int("hidden", hidden)
-        _check_positive_int("num_layers", num_layers)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
+        check_int("hidden", hidden, 1)
+        check_int("num_layers", num_layers, 1)
         if not isinstance(negative_slope, (int, float)) or negative_slope < 0:
             raise ValueError(f"negative_slope must be a number >= 0, got {negative_slope!r}")
         layers: list[nn.Module] = []

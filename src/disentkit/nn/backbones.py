@@ -44,8 +44,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from disentkit.nn._layers import IMAGE_SIZE, check_images, check_positive_int, conv_same, flatten_hwc
+from disentkit.nn._layers import IMAGE_SIZE, check_images, conv_same, flatten_hwc
 from disentkit.nn.init import GeneratorLike, glorot_init_, kaiming_init_
+from disentkit.validation import check_int
 
 
 class Backbone(nn.Module):
@@ -104,7 +105,7 @@ class ConvTrunk(Backbone):
 
     def __init__(self, in_channels: int = 1, *, rng: GeneratorLike = 0) -> None:
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels, 1)
         self.feature_dim = 256
         with torch.random.fork_rng(devices=[]):  # PyTorch's default init must not move the global RNG
             self.convs = nn.Sequential(
@@ -150,13 +151,13 @@ class MLPTrunk(Backbone):
         *, rng: GeneratorLike = 0,
     ) -> None:
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.image_size = check_positive_int("image_size", image_size)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.image_size = check_int("image_size", image_size, 1)
         dims = tuple(hidden_dims)
         if not dims:
             raise ValueError("hidden_dims must hold at least one layer size, got ()")
         for d in dims:
-            check_positive_int("hidden_dims entry", d)
+            check_int("hidden_dims entry", d, 1)
         self.feature_dim = dims[-1]
         layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):
@@ -243,8 +244,8 @@ class ResNet18(Backbone):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.width = check_positive_int("width", width)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.width = check_int("width", width, 1)
         if not isinstance(zero_init_residual, bool):
             raise ValueError(f"zero_init_residual must be True or False, got {zero_init_residual!r}")
         self.zero_init_residual = zero_init_residual

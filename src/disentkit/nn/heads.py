@@ -23,8 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from disentkit.nn._layers import check_features, check_positive_int
+from disentkit.nn._layers import check_features
 from disentkit.nn.init import GeneratorLike, glorot_init_, make_generator, torch_default_init_
+from disentkit.validation import check_int
 
 
 class MLPHead(nn.Module):
@@ -50,10 +51,10 @@ class MLPHead(nn.Module):
         batch_norm: bool = True, last_batch_norm: bool = False, *, rng: GeneratorLike = 0,
     ) -> None:
         super().__init__()
-        self.in_dim = check_positive_int("in_dim", in_dim)
-        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
-        self.out_dim = check_positive_int("out_dim", out_dim)
-        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.in_dim = check_int("in_dim", in_dim, 1)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, 1)
+        self.out_dim = check_int("out_dim", out_dim, 1)
+        self.num_layers = check_int("num_layers", num_layers, 1)
         for name, flag in (("batch_norm", batch_norm), ("last_batch_norm", last_batch_norm)):
             if not isinstance(flag, bool):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
@@ -140,8 +141,8 @@ class GaussianHead(nn.Module):
         if not isinstance(backbone, nn.Module):
             raise ValueError(f"backbone must be an nn.Module (a Backbone), got {type(backbone).__name__}")
         feature_dim = getattr(backbone, "feature_dim", None)
-        check_positive_int("backbone.feature_dim", feature_dim)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        check_int("backbone.feature_dim", feature_dim, 1)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
         self.backbone = backbone
         with torch.random.fork_rng(devices=[]):
             self.mean_head = nn.Linear(feature_dim, latent_dim)

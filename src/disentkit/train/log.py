@@ -3,9 +3,11 @@
 Records (one JSON object per line in ``train_log.jsonl``):
 
 - ``{"event": "start", ...}``: written when a run starts or resumes (step, threads, device, versions);
-- ``{"step": s, "<term>": mean, ..., "kl_per_dim": [...], "images_per_s": r, "seconds": t}``: the
-  mean of every scalar loss term over the steps since the previous record, the mean per-dimension
-  KL, the throughput of the interval and the seconds since the run (or resume) started.
+- ``{"step": s, "<term>": mean, ..., "kl_per_dim": [...], "images_per_s": r, "images_per_cpu_s": c,
+  "seconds": t}``: the mean of every scalar loss term over the steps since the previous record, the
+  mean per-dimension KL, the throughput of the interval (per wall-clock second, and per second of
+  the process's CPU time, which a busy machine inflates less), and the seconds since the run (or
+  resume) started.
 
 Terms are accumulated as tensors on the training device and read back only when a record is
 written, so logging costs no host synchronisation per step.
@@ -33,6 +35,7 @@ class IntervalLog:
         self._images = 0
         self._t_interval = time.perf_counter()
         self._t_start = self._t_interval
+        self._cpu_interval = time.process_time()
 
     def write_event(self, record: dict[str, Any]) -> None:
         """Append one record (a JSON object) and flush it to disk."""
@@ -74,12 +77,16 @@ class IntervalLog:
         record: dict[str, Any] = {"step": int(step), **self.means()}
         now = time.perf_counter()
         elapsed = now - self._t_interval
+        cpu_now = time.process_time()
+        cpu = cpu_now - self._cpu_interval
         record["images_per_s"] = self._images / elapsed if elapsed > 0 else float("nan")
+        record["images_per_cpu_s"] = self._images / cpu if cpu > 0 else float("nan")
         record["seconds"] = now - self._t_start
         self.write_event(record)
         self._terms = {}
         self._images = 0
         self._t_interval = now
+        self._cpu_interval = cpu_now
         return record
 
     def state_dict(self) -> dict[str, Any]:
@@ -91,7 +98,7 @@ class IntervalLog:
         """Restore pending terms saved by :meth:`state_dict`."""
         self._terms = {k: list(v.unbind(0)) for k, v in state.get("terms", {}).items()}
         self._images = int(state.get("images", 0))
-        self._t_interval = self._t_start = time.perf_counter()
+        self.reset_clock()
 
     @property
     def elapsed(self) -> float:
@@ -99,5 +106,6 @@ class IntervalLog:
         return time.perf_counter() - self._t_start
 
     def reset_clock(self) -> None:
-        """Restart the interval clock (after start-up work that is not training)."""
+        """Restart the interval clocks (after start-up work that is not training)."""
         self._t_interval = self._t_start = time.perf_counter()
+        self._cpu_interval = time.process_time()

@@ -181,71 +181,135 @@ if HAVE_NUMBA:
         return k
 
     @numba.njit(cache=True, nogil=True)
+    def _scaled(dst: Any, src: Any, w: float) -> None:
+        for k in range(dst.shape[0]):
+            dst[k] = src[k] * w
+
+    @numba.njit(cache=True, nogil=True)
+    def _add_scaled(dst: Any, src: Any, w: float) -> None:
+        for k in range(dst.shape[0]):
+            dst[k] += src[k] * w
+
+    @numba.njit(cache=True, nogil=True)
     def blur_kernel(x: Any, apply: Any, wv: Any, wh: Any) -> None:
         """In place: per applied image ``n``, the separable correlation with ``wv[n]`` (vertical,
         (N, kh)) then ``wh[n]`` (horizontal, (N, kw)) over reflected borders (``x[-1] = x[1]``),
-        each a sum of taps in order ``d = 0 .. k-1`` in the images' dtype; clipped to [0, 1]."""
-        channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+        each a sum of taps in order ``d = 0 .. k-1`` in the images' dtype; clipped to [0, 1].
+
+        Each pass runs over a whole flattened plane, one tap at a time (long loops the compiler
+        vectorises): the vertical pass over the rows whose taps all lie inside the image, the
+        horizontal pass over every pixel as if the rows were one line; the pixels those passes
+        get wrong (the first and last ``k // 2`` rows, columns) are then recomputed with the
+        reflected taps."""
+        n_img, channels, height, width = x.shape
         kh, kw = wv.shape[1], wh.shape[1]
         rh, rw = kh // 2, kw // 2
-        tmp = np.empty((height, width), dtype=x.dtype)
-        row = np.empty(width + 2 * rw, dtype=x.dtype)
-        acc = np.empty(width, dtype=x.dtype)
-        for n in range(x.shape[0]):
+        size = height * width
+        flat = x.reshape(n_img, channels, size)
+        tmp = np.empty(size, dtype=x.dtype)
+        edge_cols = np.empty(2 * rw, dtype=np.int64)  # the border columns and their reflected taps
+        edge_taps = np.empty((2 * rw, kw), dtype=np.int64)
+        for e in range(2 * rw):
+            j = e if e < rw else width - 2 * rw + e
+            edge_cols[e] = j
+            for d in range(kw):
+                edge_taps[e, d] = _reflect(j + d - rw, width)
+        edge = np.empty(height, dtype=x.dtype)
+        for n in range(n_img):
             if not apply[n]:
                 continue
             for c in range(channels):
-                plane = x[n, c]
-                for i in range(height):
-                    src = plane[_reflect(i - rh, height)]
-                    w0 = wv[n, 0]
-                    for j in range(width):
-                        acc[j] = src[j] * w0
+                plane = flat[n, c]
+                inner = tmp[rh * width:(height - rh) * width]  # vertical pass, rows rh .. H-rh-1
+                m = inner.shape[0]
+                _scaled(inner, plane[0:m], wv[n, 0])
+                for d in range(1, kh):
+                    _add_scaled(inner, plane[d * width:d * width + m], wv[n, d])
+                for i in range(height):  # rows whose taps cross the border
+                    if rh <= i < height - rh:
+                        continue
+                    row = tmp[i * width:(i + 1) * width]
+                    r = _reflect(i - rh, height) * width
+                    _scaled(row, plane[r:r + width], wv[n, 0])
                     for d in range(1, kh):
-                        src = plane[_reflect(i + d - rh, height)]
-                        wd = wv[n, d]
-                        for j in range(width):
-                            acc[j] += src[j] * wd
-                    tmp[i, :] = acc
-                for i in range(height):
-                    for j in range(width):
-                        row[rw + j] = tmp[i, j]
-                    for j in range(rw):
-                        row[rw - 1 - j] = tmp[i, j + 1]
-                        row[rw + width + j] = tmp[i, width - 2 - j]
+                        r = _reflect(i + d - rh, height) * width
+                        _add_scaled(row, plane[r:r + width], wv[n, d])
+                m = size - 2 * rw  # horizontal pass, pixels rw .. HW-rw-1 of the flattened plane
+                out = plane[rw:rw + m]
+                _scaled(out, tmp[0:m], wh[n, 0])
+                for d in range(1, kw):
+                    _add_scaled(out, tmp[d:d + m], wh[n, d])
+                grid = tmp.reshape(height, width)
+                pixels = plane.reshape(height, width)
+                for e in range(2 * rw):  # the border columns, all rows at once
+                    t0 = edge_taps[e, 0]
                     w0 = wh[n, 0]
-                    for j in range(width):
-                        acc[j] = row[j] * w0
+                    for i in range(height):
+                        edge[i] = grid[i, t0] * w0
                     for d in range(1, kw):
+                        td = edge_taps[e, d]
                         wd = wh[n, d]
-                        for j in range(width):
-                            acc[j] += row[j + d] * wd
-                    for j in range(width):
-                        plane[i, j] = min(max(acc[j], 0.0), 1.0)
+                        for i in range(height):
+                            edge[i] += grid[i, td] * wd
+                    j = edge_cols[e]
+                    for i in range(height):
+                        pixels[i, j] = edge[i]
+                for k in range(size):
+                    plane[k] = min(max(plane[k], 0.0), 1.0)
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _bilinear_taps(origin: float, extent: float, size: int, reverse: bool,
+                       i0: Any, i1: Any, w0: Any, w1: Any) -> None:
+        # grid_sample's bilinear taps along one axis of a box (origin and extent as fractions of
+        # the side; align_corners=False, border padding), resized to the side: output pixel k
+        # samples c = clip(origin size + (k + 1/2) extent - 1/2, 0, size - 1), neighbours
+        # floor(c) and floor(c) + 1 (weight 0 past the edge); ``reverse`` mirrors the output order
+        for k in range(size):
+            c = origin * size + (k + 0.5) * extent - 0.5
+            c = min(max(c, 0.0), size - 1.0)
+            f = np.floor(c)
+            a = int(f)
+            o = size - 1 - k if reverse else k
+            i0[o] = a
+            if a >= size - 1:
+                i1[o] = size - 1
+                w0[o] = 1.0
+                w1[o] = 0.0
+            else:
+                i1[o] = a + 1
+                w0[o] = f + 1.0 - c
+                w1[o] = c - f
 
     @numba.njit(cache=True, nogil=True)
-    def crop_kernel(x: Any, out: Any, apply: Any, y0: Any, y1: Any, wy0: Any, wy1: Any,
-                    x0: Any, x1: Any, wx0: Any, wx1: Any) -> None:
-        """Separable bilinear resampling: ``row = wy0 x[y0] + wy1 x[y1]`` (image ``n``, channel ``c``,
-        output row ``i``: rows ``y0/y1[n, i]``), then ``out[n, c, i, j] = wx0 row[x0] + wx1 row[x1]``
-        (columns ``x0/x1[n, j]``), clipped to [0, 1] where ``apply[n]`` (other rows are given
-        weights 1, 0: an exact copy, not clipped)."""
-        channels, width = x.shape[1], x.shape[3]
-        out_h, out_w = out.shape[2], out.shape[3]
+    def crop_kernel(x: Any, out: Any, apply: Any, flip: Any, box: Any) -> None:
+        """Random resized crop (and flip) of each image into ``out`` (same shape): where
+        ``apply[n]``, the bilinear resampling of the box ``box[n] = (x0, y0, w, h)`` (fractions of
+        the image) back to the image's size, separably (``row = wy0 x[y0] + wy1 x[y1]`` for output row ``i``, then
+        ``out[i, j] = wx0 row[x0] + wx1 row[x1]``), clipped to [0, 1]; elsewhere an exact copy. Where
+        ``flip[n]``, the columns are mirrored as well."""
+        n_img, channels, height, width = x.shape
+        y0, y1 = np.empty(height, dtype=np.int64), np.empty(height, dtype=np.int64)
+        wy0, wy1 = np.empty(height, dtype=x.dtype), np.empty(height, dtype=x.dtype)
+        x0, x1 = np.empty(width, dtype=np.int64), np.empty(width, dtype=np.int64)
+        wx0, wx1 = np.empty(width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         row = np.empty(width, dtype=x.dtype)
-        for n in range(x.shape[0]):
-            cx0, cx1, cw0, cw1 = x0[n], x1[n], wx0[n], wx1[n]
-            for i in range(out_h):
-                a, b = wy0[n, i], wy1[n, i]
+        for n in range(n_img):
+            if not apply[n]:  # copied exactly (mirrored where flip[n])
                 for c in range(channels):
-                    r0 = x[n, c, y0[n, i]]
-                    r1 = x[n, c, y1[n, i]]
+                    for i in range(height):
+                        src, dst = x[n, c, i], out[n, c, i]
+                        for j in range(width):
+                            dst[j] = src[width - 1 - j] if flip[n] else src[j]
+                continue
+            _bilinear_taps(box[n, 0], box[n, 2], width, flip[n], x0, x1, wx0, wx1)
+            _bilinear_taps(box[n, 1], box[n, 3], height, False, y0, y1, wy0, wy1)
+            for i in range(height):
+                a, b = wy0[i], wy1[i]
+                for c in range(channels):
+                    r0 = x[n, c, y0[i]]
+                    r1 = x[n, c, y1[i]]
                     for j in range(width):
                         row[j] = r0[j] * a + r1[j] * b
                     dst = out[n, c, i]
-                    if apply[n]:
-                        for j in range(out_w):
-                            dst[j] = min(max(row[cx0[j]] * cw0[j] + row[cx1[j]] * cw1[j], 0.0), 1.0)
-                    else:
-                        for j in range(out_w):
-                            dst[j] = row[cx0[j]] * cw0[j] + row[cx1[j]] * cw1[j]
+                    for j in range(width):
+                        dst[j] = min(max(row[x0[j]] * wx0[j] + row[x1[j]] * wx1[j], 0.0), 1.0)

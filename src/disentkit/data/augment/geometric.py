@@ -109,28 +109,11 @@ class RandomResizedCrop(Augmentation):
         return out
 
     def _apply_compiled(self, images: torch.Tensor, params: Params, flip: np.ndarray | None) -> torch.Tensor:
-        # grid_sample's bilinear weights, separably: pixel coordinate ((g + 1) size - 1) / 2 of the
-        # normalised grid g, clipped to [0, size - 1] (border), neighbours floor and floor + 1
-        n, _, h, w = images.shape
-        gx, gy = _grid_axes(as_tensor(params["box"], images), h, w)
-        x0, x1, wx0, wx1 = _bilinear_axis(gx.view(n, w), w)
-        y0, y1, wy0, wy1 = _bilinear_axis(gy.view(n, h), h)
-        apply = params["apply"]
-        if flip is not None and flip.any():
-            rows = torch.as_tensor(np.flatnonzero(flip))
-            for a in (x0, x1, wx0, wx1):
-                a[rows] = a[rows].flip(-1)
-        else:
-            flip = np.zeros(n, dtype=bool)
-        ident = torch.as_tensor(np.flatnonzero(~apply))
-        if len(ident):  # rows not cropped: copied (and flipped) exactly
-            cols = torch.arange(w).expand(len(ident), w).clone()
-            cols[torch.as_tensor(flip[~apply])] = cols[0].flip(-1)
-            x0[ident], x1[ident], wx0[ident], wx1[ident] = cols, cols, 1.0, 0.0
-            y0[ident], y1[ident], wy0[ident], wy1[ident] = torch.arange(h), torch.arange(h), 1.0, 0.0
+        n = images.shape[0]
+        flip = np.zeros(n, dtype=bool) if flip is None else np.asarray(flip, dtype=bool)
         out = torch.empty(images.shape, dtype=images.dtype)
-        arrays = [a.numpy() for a in (y0, y1, wy0, wy1, x0, x1, wx0, wx1)]
-        K.crop_kernel(K.as_array(images), out.numpy(), apply, *arrays)
+        box = np.ascontiguousarray(params["box"], dtype=np.float64)
+        K.crop_kernel(K.as_array(images), out.numpy(), np.asarray(params["apply"], dtype=bool), flip, box)
         return out
 
 
@@ -141,21 +124,6 @@ def _grid_axes(box: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.T
     gx = _centres(w, box).view(1, 1, w) * box[:, 2].view(n, 1, 1) + (2.0 * box[:, 0] + box[:, 2] - 1.0).view(n, 1, 1)
     gy = _centres(h, box).view(1, h, 1) * box[:, 3].view(n, 1, 1) + (2.0 * box[:, 1] + box[:, 3] - 1.0).view(n, 1, 1)
     return gx, gy
-
-
-def _bilinear_axis(g: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Neighbour indices (int64) and weights along one axis of normalised coordinates ``g`` (n, size)
-    (``align_corners=False``, border padding): ``i0 = floor(c)``, ``i1 = i0 + 1`` (weight 0 past
-    the edge), ``w0 = i0 + 1 - c``, ``w1 = c - i0``, ``c = clip(((g + 1) size - 1) / 2, 0, size - 1)``."""
-    c = g.add(1.0).mul_(size).sub_(1.0).div_(2.0).clamp_(0.0, size - 1)
-    f = c.floor()
-    w0 = (f + 1.0).sub_(c)
-    w1 = c - f
-    i0 = f.long()
-    past = i0 >= size - 1
-    i1 = (i0 + 1).clamp_(max=size - 1)
-    w1[past] = 0.0
-    return i0, i1, w0, w1
 
 
 def _centres(size: int, like: torch.Tensor) -> torch.Tensor:

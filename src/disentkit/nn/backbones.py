@@ -21,9 +21,8 @@ Three backbones, by :func:`build_backbone` name:
 Cost per 64x64 image (multiply-accumulates of the convolutions and dense layers, forward; a
 FLOP count is twice this), counted with forward hooks: ConvTrunk 6.8 M (C = 3; 5.8 M for C = 1)
 with 305,088 parameters; ResNet18 (width 64) 2.22 G with 11,168,832 parameters (C = 3), about
-330x the trunk's work. Measured on one CPU thread (a shared 2-core machine, torch 2.13), one
-forward+backward pass at batch 64 on (3, 64, 64), median of 5: ConvTrunk 0.084 s, ResNet18
-18.1 s (about 220x), so ResNet18 is for the GPU or for CPU smoke tests at small width/batch.
+330x the trunk's work, so ResNet18 is for the GPU or for CPU smoke tests at small width/batch
+(its CPU time: ``benchmarks/README.md``).
 
 Weights are drawn from an explicit ``rng`` (an int seed or a ``torch.Generator``): layers are built
 inside ``torch.random.fork_rng`` so PyTorch's own default initialisation does not advance the

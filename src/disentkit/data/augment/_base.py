@@ -8,7 +8,6 @@ applies them with vectorised torch ops on the whole batch (or on the rows it app
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from disentkit._random import RandomLike, check_random_state
+from disentkit.validation import check_number
 
 Params = dict[str, np.ndarray]
 
@@ -52,31 +52,14 @@ def restore_layout(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return out.contiguous()
 
 
-def check_prob(p: Any, what: str = "p") -> float:
-    """A probability in [0, 1] as a float."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{what} must be a probability in [0, 1], got {p!r}")
-    return float(p)
-
-
-def check_nonneg(value: Any, what: str, upper: float = math.inf) -> float:
-    """A float in [0, upper]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= upper:
-        raise ValueError(f"{what} must be a number in [0, {upper}], got {value!r}")
-    return float(value)
-
-
 def check_range(value: Any, what: str, low: float, high: float, low_open: bool = False) -> tuple[float, float]:
-    """A pair ``(a, b)`` with ``low <= a <= b <= high`` (``low < a`` if ``low_open``)."""
+    """A pair ``(a, b)`` of finite numbers with ``low <= a <= b <= high`` (``low < a`` if ``low_open``)."""
     try:
-        a, b = (float(v) for v in value)
+        a, b = value
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be a pair (min, max), got {value!r}") from None
-    ok_low = a > low if low_open else a >= low
-    if not (ok_low and a <= b <= high) or not (math.isfinite(a) and math.isfinite(b)):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{what} must be a pair min <= max within {bracket}{low}, {high}], got {value!r}")
+    a = check_number(f"{what}[0]", a, low, high, strict_min=low_open, finite=True)
+    b = check_number(f"{what}[1]", b, a, high, finite=True)
     return (a, b)
 
 
@@ -134,7 +117,7 @@ class Augmentation(ABC):
     num_uniforms: ClassVar[int] = 1
 
     def __init__(self, p: float):
-        self.p = check_prob(p)
+        self.p = check_number("p", p, 0.0, 1.0)
 
     # -- what the op does ----------------------------------------------------------------------
     @property

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from disentkit._random import RandomLike
 from disentkit.data.augment import _kernels as K
 from disentkit.data.augment._base import Augmentation, Params, apply_rows, check_range
+from disentkit.validation import check_int
 
 __all__ = ["GaussianBlur", "default_kernel_size", "gaussian_kernels"]
 
@@ -61,10 +61,11 @@ class GaussianBlur(Augmentation):
     def __init__(self, sigma: Sequence[float] = (0.1, 2.0), kernel_size: int | None = None, p: float = 1.0):
         super().__init__(p)
         self.sigma = check_range(sigma, "sigma", 0.0, float("inf"), low_open=True)
-        if kernel_size is not None and (isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer))
-                                        or kernel_size < 1 or kernel_size % 2 == 0):
-            raise ValueError(f"kernel_size must be None (about H/10) or an odd int >= 1, got {kernel_size!r}")
-        self.kernel_size = None if kernel_size is None else int(kernel_size)
+        if kernel_size is not None:
+            kernel_size = check_int("kernel_size", kernel_size, 1)
+            if kernel_size % 2 == 0:
+                raise ValueError(f"kernel_size must be None (about H/10) or an odd int >= 1, got {kernel_size!r}")
+        self.kernel_size = kernel_size
 
     @property
     def perturbs(self) -> tuple[str, ...]:

@@ -15,14 +15,8 @@ import torch
 
 from disentkit._random import RandomLike
 from disentkit.data.augment import _kernels as K
-from disentkit.data.augment._base import (
-    Augmentation,
-    Params,
-    apply_rows,
-    as_tensor,
-    check_nonneg,
-    check_prob,
-)
+from disentkit.data.augment._base import Augmentation, Params, apply_rows, as_tensor
+from disentkit.validation import check_number
 
 __all__ = ["ColorJitter", "Grayscale", "Solarize", "luma", "rgb_to_hsv", "hsv_to_rgb", "shift_hue", "shift_hue_"]
 
@@ -180,10 +174,10 @@ class ColorJitter(Augmentation):
     def __init__(self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.2, hue: float = 0.1,
                  p: float = 0.8, random_order: bool = True):
         super().__init__(p)
-        self.brightness = check_nonneg(brightness, "brightness")
-        self.contrast = check_nonneg(contrast, "contrast")
-        self.saturation = check_nonneg(saturation, "saturation")
-        self.hue = check_nonneg(hue, "hue", upper=0.5)
+        self.brightness = check_number("brightness", brightness, 0.0)
+        self.contrast = check_number("contrast", contrast, 0.0)
+        self.saturation = check_number("saturation", saturation, 0.0)
+        self.hue = check_number("hue", hue, 0.0, 0.5)
         if not isinstance(random_order, bool):
             raise ValueError(f"random_order must be True or False, got {random_order!r}")
         self.random_order = random_order
@@ -310,7 +304,7 @@ class Solarize(Augmentation):
 
     def __init__(self, threshold: float = 0.5, p: float = 0.2):
         super().__init__(p)
-        self.threshold = check_prob(threshold, "threshold")
+        self.threshold = check_number("threshold", threshold, 0.0, 1.0)
 
     @property
     def perturbs(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ docstring), one job per module:
 :mod:`.memory_bank`         :class:`MemoryBank`, :class:`NCELoss`, :class:`NCESoftmaxLoss` (CMC)
 :mod:`.infomax`             :func:`local_global_scores`, :func:`infomax_loss`,
                             :class:`PriorMatchingLoss` (Deep InfoMax)
+:mod:`.nashae`              :class:`AdversarialCovarianceLoss`, :func:`batch_covariance` (NashAE)
 ==========================  ==============================================================
 
 The VAE family's loss terms are plain tensor functions that live in
@@ -35,6 +36,7 @@ from disentkit.losses.infomax import (
     prior_generator_loss,
 )
 from disentkit.losses.memory_bank import MemoryBank, NCELoss, NCESoftmaxLoss
+from disentkit.losses.nashae import AdversarialCovarianceLoss, batch_covariance
 from disentkit.losses.vicreg import VICRegLoss
 from disentkit.methods.losses import (
     RECONSTRUCTIONS,
@@ -59,6 +61,7 @@ from disentkit.methods.losses import (
 
 __all__ = [
     # self-supervised
+    "AdversarialCovarianceLoss",
     "BYOLLoss",
     "BarlowTwinsLoss",
     "INFOMAX_ESTIMATORS",
@@ -72,6 +75,7 @@ __all__ = [
     "PriorMatchingLoss",
     "SimSiamLoss",
     "VICRegLoss",
+    "batch_covariance",
     "infomax_loss",
     "local_global_scores",
     "multiview_contrastive_loss",

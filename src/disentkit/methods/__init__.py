@@ -37,6 +37,7 @@ _REGISTRY: dict[str, str] = {
     "vicreg": "disentkit.methods.vicreg:VICReg",
     "cmc": "disentkit.methods.cmc:CMC",
     "dim": "disentkit.methods.dim:DeepInfoMax",
+    "nashae": "disentkit.methods.nashae:NashAE",
 }
 _CLASSES: dict[str, type[Method]] = {}
 

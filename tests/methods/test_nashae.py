@@ -155,3 +155,17 @@ def test_config_errors(params, match):
 def test_standardisation_must_match_the_channels():
     with pytest.raises(ValueError, match="input_std has 2 values for 1-channel images"):
         NashAE((1, 64, 64), NashAEConfig(input_std=[0.5, 0.5]), seed=0)
+
+
+def test_mlp_architecture_takes_any_shape_and_mirrors_the_widths():
+    model = NashAE((1, 1, 50), NashAEConfig(latent_dim=3, architecture="mlp", hidden_dims=(20, 8)), seed=0)
+    widths = [layer.out_features for layer in model.backbone if isinstance(layer, torch.nn.Linear)]
+    assert widths == [20, 8] and model.code_layer.out_features == 3
+    dec = [layer.out_features for layer in model.decoder if isinstance(layer, torch.nn.Linear)]
+    assert dec == [8, 20, 50]
+    x = torch.rand(4, 1, 1, 50)
+    assert model.reconstruct(x).shape == x.shape
+    again = NashAE((1, 1, 50), NashAEConfig(latent_dim=3, architecture="mlp", hidden_dims=(20, 8)), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match=r"hidden_dims\[1\] must be an integer >= 1"):
+        NashAEConfig(hidden_dims=(20, 0))

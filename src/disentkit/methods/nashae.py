@@ -43,7 +43,7 @@ from disentkit.nn import ConvDecoder, FCDecoder, build_backbone, glorot_init_
 from disentkit.nn.init import GeneratorLike, make_generator
 from disentkit.validation import check_choice, check_int, check_number
 
-ARCHITECTURES = ("conv", "fc")
+ARCHITECTURES = ("conv", "fc", "mlp")
 
 __all__ = ["NashAE", "NashAEConfig", "RegressionEnsemble", "active_latents"]
 
@@ -54,7 +54,10 @@ class NashAEConfig:
 
     latent_dim: m, the number of bounded latents (10).
     architecture: ``"conv"`` (the reference 64x64 conv trunk + a dense code layer, the conv
-        decoder) or ``"fc"`` (disentanglement_lib's fc trunk and decoder).
+        decoder), ``"fc"`` (disentanglement_lib's fc trunk and decoder, square images) or ``"mlp"``
+        (the reference's Beamsynthesis network for inputs of any shape: flatten -> ``hidden_dims``
+        -> m with SELU, and the mirror image back).
+    hidden_dims: the ``"mlp"`` widths ((200, 80, 40): 1000 -> 200 -> 80 -> 40 -> m).
     adversarial_weight: λ in [0, 1] (0.2; 0 = plain autoencoder).
     lr, adam_beta1, adam_beta2, adam_eps: the autoencoder's Adam (1e-3, 0.9, 0.999, 1e-8).
     predictor_hidden: the ensemble's hidden width (40; each ρ_i is m -> 40 -> 40 -> 1, SELU).
@@ -65,6 +68,7 @@ class NashAEConfig:
 
     latent_dim: int = 10
     architecture: str = "conv"
+    hidden_dims: Sequence[int] = (200, 80, 40)
     adversarial_weight: float = 0.2
     lr: float = 1e-3
     adam_beta1: float = 0.9
@@ -79,6 +83,10 @@ class NashAEConfig:
     def __post_init__(self) -> None:
         self.latent_dim = check_int("latent_dim", self.latent_dim, 2)
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        if isinstance(self.hidden_dims, (str, bytes)) or not isinstance(self.hidden_dims, Sequence) \
+                or len(self.hidden_dims) == 0:
+            raise ValueError(f"hidden_dims must be a non-empty list of widths, got {self.hidden_dims!r}")
+        self.hidden_dims = tuple(check_int(f"hidden_dims[{i}]", w, 1) for i, w in enumerate(self.hidden_dims))
         self.adversarial_weight = check_number("adversarial_weight", self.adversarial_weight, 0.0, 1.0)
         self.lr = check_number("lr", self.lr, 0.0, strict_min=True, finite=True)
         self.adam_beta1 = check_number("adam_beta1", self.adam_beta1, 0.0, 1.0, strict_max=True)
@@ -99,6 +107,22 @@ def _channel_values(name: str, values: Any, positive: bool = False) -> list[floa
         raise ValueError(f"{name} must be None or a list of per-channel numbers, got {values!r}")
     return [check_number(f"{name}[{i}]", v, 0.0 if positive else None, strict_min=positive, finite=True)
             for i, v in enumerate(values)]
+
+
+def _selu_mlp(widths: Sequence[int], *, flatten: bool = False,
+              unflatten: tuple[int, int, int] | None = None) -> nn.Sequential:
+    """Dense layers ``widths[0] -> ... -> widths[-1]`` with SELU between them (after the last too
+    when it feeds a code layer, i.e. with ``flatten``); built without drawing from the global RNG
+    (the caller initialises it)."""
+    layers: list[nn.Module] = [nn.Flatten()] if flatten else []
+    with torch.random.fork_rng(devices=[]):
+        for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(a, b))
+            if flatten or k < len(widths) - 2:
+                layers.append(nn.SELU())
+    if unflatten is not None:
+        layers.append(nn.Unflatten(1, unflatten))
+    return nn.Sequential(*layers)
 
 
 class RegressionEnsemble(nn.Module):
@@ -165,20 +189,30 @@ class NashAE(Method):
                  *, seed: int | None = None) -> None:
         super().__init__(observation_shape, config, seed=seed)
         cfg = self.config
-        check_observation_shape(self.observation_shape, cfg.architecture)
-        c, h, _ = self.observation_shape
+        c, h, w = self.observation_shape
         m = cfg.latent_dim
         for name in ("input_mean", "input_std"):
             values = getattr(cfg, name)
             if values is not None and len(values) != c:
                 raise ValueError(f"{name} has {len(values)} values for {c}-channel images")
-        extra = {"image_size": h} if cfg.architecture == "fc" else {}
-        self.backbone = build_backbone(cfg.architecture, c, rng=self.generator, **extra)
+        if cfg.architecture == "mlp":
+            self.backbone, feature_dim = _selu_mlp((c * h * w, *cfg.hidden_dims), flatten=True), cfg.hidden_dims[-1]
+        else:
+            check_observation_shape(self.observation_shape, cfg.architecture)
+            extra = {"image_size": h} if cfg.architecture == "fc" else {}
+            self.backbone = build_backbone(cfg.architecture, c, rng=self.generator, **extra)
+            feature_dim = self.backbone.feature_dim
         with torch.random.fork_rng(devices=[]):
-            self.code_layer = nn.Linear(self.backbone.feature_dim, m)
+            self.code_layer = nn.Linear(feature_dim, m)
         glorot_init_(self.code_layer, self.generator)
-        self.decoder = ConvDecoder(m, c, rng=self.generator) if cfg.architecture == "conv" \
-            else FCDecoder(m, c, h, rng=self.generator)
+        if cfg.architecture == "mlp":
+            glorot_init_(self.backbone, self.generator)
+            self.decoder = _selu_mlp((m, *reversed(cfg.hidden_dims), c * h * w), unflatten=(c, h, w))
+            glorot_init_(self.decoder, self.generator)
+        elif cfg.architecture == "conv":
+            self.decoder = ConvDecoder(m, c, rng=self.generator)
+        else:
+            self.decoder = FCDecoder(m, c, h, rng=self.generator)
         self.predictors = RegressionEnsemble(m, cfg.predictor_hidden, rng=self.generator)
         self.covariance = AdversarialCovarianceLoss()
         mean = torch.tensor(cfg.input_mean or [0.0] * c).view(1, c, 1, 1)

@@ -13,6 +13,38 @@ loaded from ``"package.module:callable"`` or a TorchScript file by :func:`load_r
 and :func:`write_html_report` turns an :func:`evaluate` result into a one-page report. Names are
 resolved lazily so that
 ``import disentkit.metrics`` does not import scikit-learn.
+
+Degenerate representations are scored, not crashed on. The rule, for every metric:
+
+- **Non-finite codes are an error.** NaN or infinite codes (and ``|code| > 1e100``, which
+  overflows float64 in variances) raise a ``ValueError`` naming the first bad row and column,
+  whether they come as arrays or from a representation.
+- **A constant code dimension is uninformative**, and is scored as such. "Constant" means all its
+  rows are equal (``max == min``, never a variance that rounding leaves at 1e-33, so collapsed codes
+  whose rows all equal one vector count as constant). A constant dimension is never split on, has
+  zero mutual information with everything and is standardised by 1. Codes whose every dimension
+  is constant get each metric's documented value for an uninformative code: ``mig`` 0; ``sap`` 0
+  (a constant code's accuracy is that of the most frequent train class); ``dci`` disentanglement
+  and completeness 0 (the all-zero importance matrix, also with one factor or one code),
+  informativeness the accuracy of answering the most frequent train class; ``modularity_score`` 0
+  and explicitness 0.5 (the AUC of a constant score); ``irs`` 0 with ``num_active_dims`` 0;
+  ``unsupervised`` 0 on all four keys; ``med`` 0 (no code informs any factor: every score, share
+  and ``informative_codes`` 0); ``linear_probe`` and ``knn`` the accuracy of the answers a
+  constant input gets (kNN: every distance ties, so the first ``k`` train rows vote);
+  ``factor_vae_score`` 0 with no active dimension; ``mig_sampled`` near 0 for a constant
+  posterior (its sampled entropy estimates differ by sampling noise only);
+  the downstream and fairness classifiers answer the most frequent class (fairness 0). One
+  informative dimension among constant ones scores as that dimension alone would, with the
+  constant ones at zero importance.
+- **An undefined value is an error, never NaN or inf in silence.** Where the number does not exist
+  for these inputs, the metric raises a ``ValueError`` saying why: ``unsupervised`` with no more
+  samples than non-constant code dimensions (``N <= D``: singular covariance); explicitness when
+  the test split defines no factor's ROC AUC (e.g. one test sample); ``mig_sampled`` on a
+  posterior whose densities overflow. ``unsupervised`` on linearly dependent dimensions returns
+  the exact ``inf`` total correlation with a ``RuntimeWarning``.
+- **evaluate() records a failure and goes on.** A metric that raises (or returns a non-finite
+  value) gets ``"error": "<ExceptionType>: <message>"`` and empty ``values`` in its result; the
+  other metrics are computed as usual (``on_error="raise"`` raises instead).
 """
 
 from __future__ import annotations
@@ -31,6 +63,8 @@ _EXPORTS = {
     "med": "_med",
     "linear_probe": "_probe",
     "knn_accuracy": "_knn",
+    "tad": "_tad",  # binary attributes (CelebA); not in METRICS, call it on codes and attributes
+    "auroc_matrix": "_tad",
     # need a dataset and a representation
     "beta_vae_score": "_beta_vae",
     "factor_vae_score": "_factor_vae",

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_ABS_CODE",
+    "varying_columns",
     "check_codes",
     "check_factors",
     "check_inputs",
@@ -21,11 +23,30 @@ __all__ = [
 ]
 
 
+#: The largest ``|code|`` the metrics accept: squares, covariances and sums of squares of larger
+#: values overflow float64 (``sqrt(max float64)`` is about 1.3e154) and would turn into inf/NaN.
+MAX_ABS_CODE = 1e100
+
+
+def varying_columns(codes: np.ndarray) -> np.ndarray:
+    """Boolean mask (D,) of the code columns that are not constant: ``max > min`` exactly.
+
+    The package's rule for a constant (uninformative) code dimension (see :mod:`disentkit.metrics`):
+    a variance would be a rounding residue (~1e-33) for a column whose rows are all equal, so the
+    test compares the values themselves.
+    """
+    codes = np.asarray(codes)
+    if codes.shape[0] == 0:
+        return np.zeros(codes.shape[1], dtype=bool)
+    return codes.max(axis=0) > codes.min(axis=0)
+
+
 def check_codes(codes: Any, *, name: str = "codes", min_samples: int = 2) -> np.ndarray:
     """Return ``codes`` as a finite float64 array of shape (N, D), N >= ``min_samples``, D >= 1.
 
     Raises ``ValueError`` for a non-2-D array, an empty array, non-numeric values, NaN or infinite
-    entries (naming the first offending row and column).
+    entries, or entries larger than :data:`MAX_ABS_CODE` in magnitude (naming the first offending
+    row and column). Constant columns are valid (an uninformative code, scored as such).
     """
     try:
         arr = np.asarray(codes, dtype=np.float64)
@@ -47,6 +68,14 @@ def check_codes(codes: Any, *, name: str = "codes", min_samples: int = 2) -> np.
         raise ValueError(
             f"{name} contains {int((~finite).sum())} NaN or infinite values "
             f"(first at row {row}, column {col}); metrics need finite codes"
+        )
+    huge = np.abs(arr) > MAX_ABS_CODE
+    if huge.any():
+        row, col = np.argwhere(huge)[0]
+        raise ValueError(
+            f"{name} has values as large as {float(np.abs(arr).max()):.3g} (first at row {row}, "
+            f"column {col}); metrics need |codes| <= {MAX_ABS_CODE:g} (larger values overflow "
+            "float64 in variances and fits): rescale the codes"
         )
     return arr
 

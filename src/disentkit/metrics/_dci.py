@@ -58,28 +58,33 @@ def dci_disentanglement_per_code(importance: Any) -> np.ndarray:
 def dci_disentanglement(importance: Any) -> float:
     """DCI disentanglement ``sum_i rho_i (1 - H_F(R_i. / sum R_i.))`` of an importance matrix (D, F).
 
-    ``rho_i = sum_j R_ij / sum R`` (uniform when R is all zero); the entropy has log base F and
-    1e-11 is added to every entry first, as in disentanglement_lib. With F = 1 every code is
-    trivially disentangled (score 1; the reference divides by log 1).
+    ``rho_i = sum_j R_ij / sum R``; the entropy has log base F and 1e-11 is added to every entry
+    first, as in disentanglement_lib. With F = 1 every code is trivially disentangled (score 1;
+    the reference divides by log 1). An all-zero R (no code is used for any factor: constant
+    codes) scores 0, also with F = 1 (the reference's uniform weights give 0 for F > 1). The
+    result is clipped to [0, 1] (rounding leaves about -2e-16 for a uniform R).
     """
     r = _check_importance(importance)
+    if not r.sum() > 0:
+        return 0.0
     per_code = 1.0 - _normalised_entropy(r, axis=1)
-    weights = r if r.sum() > 0 else np.ones_like(r)
-    rho = weights.sum(axis=1) / weights.sum()
-    return float(np.sum(per_code * rho))
+    rho = r.sum(axis=1) / r.sum()
+    return float(np.clip(np.sum(per_code * rho), 0.0, 1.0))
 
 
 def dci_completeness(importance: Any) -> float:
     """DCI completeness ``sum_j rho_j (1 - H_D(R_.j / sum R_.j))`` of an importance matrix (D, F).
 
-    ``rho_j = sum_i R_ij / sum R`` (uniform when R is all zero), log base D, 1e-11 added first, as
-    in disentanglement_lib. With D = 1 every factor is trivially complete (score 1).
+    ``rho_j = sum_i R_ij / sum R``, log base D, 1e-11 added first, as in disentanglement_lib. With
+    D = 1 every factor is trivially complete (score 1). An all-zero R scores 0; the result is
+    clipped to [0, 1], as :func:`dci_disentanglement`.
     """
     r = _check_importance(importance)
+    if not r.sum() > 0:
+        return 0.0
     per_factor = 1.0 - _normalised_entropy(r, axis=0)
-    weights = r if r.sum() > 0 else np.ones_like(r)
-    rho = weights.sum(axis=0) / weights.sum()
-    return float(np.sum(per_factor * rho))
+    rho = r.sum(axis=0) / r.sum()
+    return float(np.clip(np.sum(per_factor * rho), 0.0, 1.0))
 
 
 def gbt_importance_matrix(
@@ -207,6 +212,12 @@ def dci(
     only when screening happens, see :func:`uses_mi_matrix`).
 
     ``n_jobs`` fits that many factors at once (threads); the values do not depend on it.
+
+    Degenerate codes (:mod:`disentkit.metrics`): a constant code dimension is never split on, so
+    its importance is 0. Constant codes (every dimension constant, e.g. a collapsed encoder) give
+    the all-zero importance matrix: ``disentanglement = completeness = 0``, and each classifier
+    is its prior, so ``informativeness_train`` / ``_test`` are the mean accuracies of answering the
+    most frequent train class of each factor (the smallest such label on a tie).
     """
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="dci", require_test=True

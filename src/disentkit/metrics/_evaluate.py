@@ -10,6 +10,12 @@ dataset itself (BetaVAE, FactorVAE, downstream, fairness, sampled MIG) run after
 its own seed derived from ``seed`` and its name, so a metric's value does not depend on which
 other metrics were selected.
 
+A metric that fails (degenerate codes it cannot score, a representation that returns NaN, a
+crash inside an estimator) does not stop the others: its result records the error
+(``{"values": {}, "error": "ValueError: ...", "settings": ..., "seconds": ...}``, with a
+``RuntimeWarning``) and :func:`evaluate` goes on; ``on_error="raise"`` raises it instead. A result
+holds finite values only: a metric that returns NaN or inf is recorded as failed, naming the keys.
+
 A representation without a Gaussian posterior (its ``capabilities.gaussian_posterior`` is False,
 or, without ``capabilities``, it has no ``encode``) cannot be scored by ``mig_sampled``: a set that
 includes it among other metrics (``"all"`` too) records ``{"values": {}, "skipped": "no Gaussian
@@ -28,6 +34,7 @@ import importlib
 import inspect
 import time
 import typing
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -43,7 +50,7 @@ from disentkit.metrics._representation import (
 from disentkit.metrics._shared import SharedPieces
 
 __all__ = ["evaluate", "resolve_settings", "METRICS", "PRESETS", "CODES", "MetricInfo", "metric_seed",
-           "SKIPPED_NO_POSTERIOR"]
+           "SKIPPED_NO_POSTERIOR", "ON_ERROR"]
 
 #: The ``"skipped"`` reason of a posterior metric on a representation without ``q(z|x)``.
 SKIPPED_NO_POSTERIOR = "no Gaussian posterior"
@@ -148,6 +155,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 CODES = ("mean", "sampled")
+#: ``evaluate(on_error=...)``: record a failing metric's error in its result, or raise it.
+ON_ERROR = ("record", "raise")
 
 # Parameters that evaluate itself provides; never settings.
 _MANAGED = frozenset({"codes", "factors", "codes_test", "factors_test", "seed", "rng", "factor_names",
@@ -320,6 +329,7 @@ def evaluate(
     encode_batch_size: int = 256,
     device: Any = None,
     on_splits: Callable[[Mapping[str, tuple[np.ndarray, np.ndarray]]], None] | None = None,
+    on_error: typing.Literal["record", "raise"] = "record",
     **flat_settings: Any,
 ) -> dict[str, dict[str, Any]]:
     """Run the metrics ``metrics`` on ``dataset`` and ``representation``.
@@ -372,7 +382,11 @@ def evaluate(
         inputs of a module (default: its own).
     on_splits: called once with ``{"train": (codes, factors), "test": (codes, factors)}`` (test
         only when a selected metric uses one) right after the shared splits are encoded, e.g. to
-        keep them for a report; not called when no array metric is selected.
+        keep them for a report; not called when no array metric is selected (nor when encoding
+        them fails).
+    on_error: ``"record"`` (default): a metric that raises (or returns a NaN or inf value) gets
+        ``"error"`` in its result and the other metrics still run; ``"raise"``: the exception
+        propagates (for debugging a metric).
     flat_settings: a setting applied to every selected metric that accepts it (e.g.
         ``num_train=5000``, ``num_bins=10``, ``factors=("scale", "orientation", "posX", "posY")``
         for the array-level metrics and ``mig_sampled``). The array-level metrics accept
@@ -388,18 +402,25 @@ def evaluate(
     is the metric's own time (for array metrics, excluding the shared encoding; a shared MI matrix
     or set of logistic fits is charged to the first metric that reads it). A skipped metric has
     empty ``values``, ``seconds`` 0 and ``"skipped": "no Gaussian posterior"``
-    (:data:`SKIPPED_NO_POSTERIOR`).
+    (:data:`SKIPPED_NO_POSTERIOR`). A failed metric (``on_error="record"``) has empty ``values``,
+    its ``settings``, the ``seconds`` until it failed and ``"error"``: one line,
+    ``"<ExceptionType>: <message>"`` (e.g. ``"ValueError: unsupervised: 4 samples for 10
+    non-constant code dimensions: ..."``); when the shared splits cannot be encoded, every array
+    metric records ``"encoding the shared splits failed: ..."``. Values are always finite.
 
     Raises
     ------
-    ValueError, before any work: an unknown metric, preset, setting or ``codes``; ``mig_sampled``
-    alone or ``codes="sampled"`` without a posterior; a bad seed or sample size.
+    ValueError, before any work: an unknown metric, preset, setting, ``codes`` or ``on_error``;
+    ``mig_sampled`` alone or ``codes="sampled"`` without a posterior; a bad seed or sample size.
+    With ``on_error="raise"``, whatever a metric raises.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     seed = int(seed)
     if codes not in CODES:
         raise ValueError(f"codes must be one of {CODES}, got {codes!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     names = _select(metrics)
     posterior_names = [n for n in names if METRICS[n].kind == "posterior"]
     reason = missing_posterior(representation) if posterior_names or codes == "sampled" else None
@@ -429,6 +450,7 @@ def evaluate(
     array_names = [n for n in names if METRICS[n].kind == "array"]
     shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     pieces: SharedPieces | None = None
+    shared_failure: str | None = None
     with tqdm(names, desc="metrics", disable=not progress, leave=False) as bar:
         for name in bar:
             bar.set_postfix_str(name)
@@ -446,29 +468,71 @@ def evaluate(
                                  "skipped": SKIPPED_NO_POSTERIOR}
                 continue
             func = _function(info)
-            if info.kind == "array" and not shared:
+            if info.kind == "array" and not shared and shared_failure is None:
                 bar.set_postfix_str(f"{name} (encoding the shared splits)")
-                _encode_shared(dataset, representation_for("shared"), resolved, array_names, seed, shared)
-                pieces = SharedPieces(*shared["train"])
-                if on_splits is not None:
-                    on_splits(dict(shared))
+                encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+                try:
+                    _encode_shared(dataset, representation_for("shared"), resolved, array_names, seed,
+                                   encoded)
+                except Exception as err:
+                    if on_error == "raise":
+                        raise
+                    shared_failure = f"encoding the shared splits failed: {_error_text(err)}"
+                else:
+                    shared.update(encoded)
+                    pieces = SharedPieces(*shared["train"])
+                    if on_splits is not None:
+                        on_splits(dict(shared))
+            if info.kind == "array" and shared_failure is not None:
+                results[name] = _failed(name, record, shared_failure, 0.0)
+                continue
             start = time.perf_counter()
-            if info.kind == "array":
-                assert pieces is not None
-                names_of = [dataset.factor_names[k] for k in columns[name]]
-                values = _run_array(name, func, config, columns[name], shared, pieces, seed, names_of)
-            elif info.kind == "posterior":
-                values = func(dataset, representation, rng=metric_seed(seed, name),
-                              batch_size=encode_batch_size, device=device, **config)
-            else:
-                values = func(dataset, representation_for(name), rng=metric_seed(seed, name),
-                              **config, **info.fixed)
+            try:
+                if info.kind == "array":
+                    assert pieces is not None
+                    names_of = [dataset.factor_names[k] for k in columns[name]]
+                    values = _run_array(name, func, config, columns[name], shared, pieces, seed, names_of)
+                elif info.kind == "posterior":
+                    values = func(dataset, representation, rng=metric_seed(seed, name),
+                                  batch_size=encode_batch_size, device=device, **config)
+                else:
+                    values = func(dataset, representation_for(name), rng=metric_seed(seed, name),
+                                  **config, **info.fixed)
+                values = _finite_values(name, values)
+            except Exception as err:
+                if on_error == "raise":
+                    raise
+                results[name] = _failed(name, record, _error_text(err), time.perf_counter() - start)
+                continue
             results[name] = {
-                "values": {key: float(value) for key, value in values.items()},
+                "values": values,
                 "settings": record,
                 "seconds": time.perf_counter() - start,
             }
     return results
+
+
+def _error_text(err: BaseException) -> str:
+    """``"<ExceptionType>: <first line of the message>"``: one line for a result record."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _failed(name: str, settings: dict[str, Any], error: str, seconds: float) -> dict[str, Any]:
+    """The result record of a metric that failed with ``error`` (and the warning that says so)."""
+    warnings.warn(f"evaluate: {name} failed; its result records the error: {error}", RuntimeWarning,
+                  stacklevel=3)
+    return {"values": {}, "settings": settings, "seconds": seconds, "error": error}
+
+
+def _finite_values(name: str, values: Mapping[str, Any]) -> dict[str, float]:
+    """``values`` as floats; ``ValueError`` naming the keys whose value is NaN or infinite."""
+    out = {key: float(value) for key, value in values.items()}
+    bad = [key for key, value in out.items() if not np.isfinite(value)]
+    if bad:
+        shown = ", ".join(f"{key}={out[key]}" for key in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise ValueError(f"{name} returned non-finite values ({shown}); a result holds finite values only")
+    return out
 
 
 def _run_array(

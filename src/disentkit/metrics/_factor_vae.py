@@ -104,7 +104,9 @@ def factor_vae_score(
     gen = check_random_state(rng)
     codes, _ = sample_codes(dataset, rep, num_variance_estimate, gen)
     global_variance = np.var(codes.astype(np.float64), axis=0, ddof=1)
-    active = (np.sqrt(global_variance) >= prune_threshold) & (global_variance > 0)
+    # a constant dimension is told by its values: rounding can leave a variance of ~1e-33
+    varying = codes.max(axis=0) > codes.min(axis=0)
+    active = (np.sqrt(global_variance) >= prune_threshold) & (global_variance > 0) & varying
     num_active = codes.shape[1] if legacy_num_active_dims else int(active.sum())
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0.0}

@@ -80,6 +80,17 @@ class FastGBTClassifier:
         leaf_kind = params.pop("leaf")
         if leaf_kind not in ("newton", "gradient"):
             raise ValueError(f"leaf must be 'newton' or 'gradient', got {leaf_kind!r}")
+        self.n_features_in_ = x.shape[1]
+        if x.shape[0] == 0 or not (x.max(axis=0) > x.min(axis=0)).any():
+            # every feature is constant: no split exists, so every tree is a single leaf, and its
+            # Newton step sum(y - p) / ... is 0 at the prior (softmax of the log priors is the
+            # priors). The model is the prior (the most frequent class), with zero importances, as
+            # sklearn's GradientBoostingClassifier gives; LightGBM refuses a dataset without a
+            # usable feature.
+            self.booster_ = None
+            self.leaf_values_ = np.zeros((0, k, 1))
+            self.feature_importances_ = np.zeros(x.shape[1])
+            return self
         newton = leaf_kind == "newton"
         lr = float(params["learning_rate"])
         params.update(
@@ -120,13 +131,14 @@ class FastGBTClassifier:
                         )
             score += np.take_along_axis(self.leaf_values_[it].T, leaves, axis=0)
         self.booster_ = booster
-        self.n_features_in_ = x.shape[1]
         gains = booster.feature_importance(importance_type="gain")
         self.feature_importances_ = normalized_importances(share_among_equivalent(x, gains))
         return self
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """Raw class scores (N, K): log priors plus the trees' leaf values."""
+        if self.booster_ is None:  # fitted on constant features: the prior
+            return np.tile(self.prior_, (np.asarray(x).shape[0], 1))
         leaves = self.booster_.predict(
             np.ascontiguousarray(x, dtype=np.float64), pred_leaf=True, num_threads=1
         )
@@ -183,16 +195,20 @@ def share_among_equivalent(x: np.ndarray, importance: np.ndarray) -> np.ndarray:
     other with the same gain. sklearn's trees break such ties at random (a random feature order
     per node), so in expectation the importance is shared equally; LightGBM always takes the first
     feature. This gives each feature of such a group the group's mean importance.
+
+    Two features are equivalent when their dense ranks (ties sharing a rank) are equal or exactly
+    reversed, so a feature with ties is never grouped with one that separates those tied samples,
+    and a constant feature (never split, importance 0) is never grouped with a varying one.
     """
     x = np.asarray(x)
     importance = np.asarray(importance, dtype=np.float64).copy()
     if x.shape[1] < 2:
         return importance
-    order = np.argsort(x, axis=0, kind="stable")
     groups: dict[bytes, list[int]] = {}
     for i in range(x.shape[1]):
-        col = order[:, i]
-        key = min(col.tobytes(), col[::-1].tobytes())
+        _, rank = np.unique(x[:, i], return_inverse=True)
+        rank = rank.reshape(-1).astype(np.int64)
+        key = min(rank.tobytes(), (rank.max() - rank).tobytes())
         groups.setdefault(key, []).append(i)
     for members in groups.values():
         if len(members) > 1:

@@ -1,7 +1,7 @@
 """A one-page, self-contained HTML report of an :func:`~disentkit.metrics.evaluate` result.
 
-The page holds a table of every metric's values (with its sample sizes and seconds, and the reason
-of a skipped metric) and, when ``med`` ran, a bar chart of its per-code disentanglement
+The page holds a table of every metric's values (with its sample sizes and seconds, the reason
+of a skipped metric and the error of a failed one) and, when ``med`` ran, a bar chart of its per-code disentanglement
 distribution (``code_disentanglement_bin_0`` ... ``_9``: the share of the informative codes per
 tenth of ``D_i``). The chart is a PNG drawn with matplotlib and inlined as base64, so the file
 needs nothing beside it; matplotlib is imported only to draw it (without matplotlib the page
@@ -31,6 +31,7 @@ th { background: #f4f4f4; }
 td.value { font-variant-numeric: tabular-nums; text-align: right; }
 tr.metric td { border-top: 2px solid #bbb; font-weight: 600; }
 .skipped { color: #a60; }
+.failed { color: #b00; }
 """
 
 
@@ -77,6 +78,9 @@ def _table(results: Mapping[str, Mapping[str, Any]]) -> str:
                     f"<td>{_sizes(settings)}</td><td class=\"value\">{seconds_text}</td></tr>")
         if record.get("skipped"):
             rows.append(f'<tr><td class="skipped" colspan="4">skipped: {html.escape(str(record["skipped"]))}'
+                        "</td></tr>")
+        if record.get("error"):
+            rows.append(f'<tr><td class="failed" colspan="4">failed: {html.escape(str(record["error"]))}'
                         "</td></tr>")
         for key, value in (record.get("values") or {}).items():
             rows.append(f"<tr><td>&nbsp;&nbsp;{html.escape(key)}</td><td class=\"value\">{_format(value)}</td>"

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._checks import check_inputs
+from disentkit.metrics._checks import check_inputs, varying_columns
 from disentkit.metrics._information import histogram_discretize
 
 
@@ -49,7 +49,7 @@ def irs(
 ) -> dict[str, float]:
     """IRS of codes (N, D) against integer factors (N, F): ``{"IRS", "num_active_dims"}``.
 
-    Code dimensions with zero variance are dropped; ``IRS = sum_l w_l max_j IRS[l, j] / sum_l w_l``
+    Constant code dimensions (all rows equal) are dropped; ``IRS = sum_l w_l max_j IRS[l, j] / sum_l w_l``
     with ``w_l = max_dev_l`` (:func:`irs_matrix`), or 0 when no dimension is active.
     ``num_active_dims`` is the **number** of non-constant dimensions (the reference reports the sum
     of their code values, a bug).
@@ -64,7 +64,7 @@ def irs(
         raise ValueError(f"diff_quantile must lie in [0, 1], got {diff_quantile}")
     if discretize_factors:
         factors = histogram_discretize(factors.astype(np.float64), num_bins)
-    active = codes.var(axis=0) > 0
+    active = varying_columns(codes)  # not var > 0: rounding leaves ~1e-33 on equal rows
     num_active = int(active.sum())
     if num_active == 0:
         return {"IRS": 0.0, "num_active_dims": 0.0}

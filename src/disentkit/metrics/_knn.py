@@ -126,6 +126,10 @@ def knn_accuracy(
     ``factor_names`` (default ``"0"``, ``"1"``, ...). The baseline is the majority-class accuracy of
     the test split (:func:`~disentkit.metrics._probe.majority_baseline`).
 
+    Constant codes (every train code the same vector, or all zero under ``"cosine"``): every
+    similarity ties, so by the tie rule the first ``k`` train rows are every test code's
+    neighbours and their majority label is the answer for every test code.
+
     Raises
     ------
     ValueError: bad arrays, ``k`` not an integer in ``1..N_train``, an unknown ``metric``.

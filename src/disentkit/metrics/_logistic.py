@@ -93,12 +93,13 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     """Standardise both splits with the train mean and std (ddof 0) per column.
 
     ``x' = (x - mean_train) / std_train`` (scikit-learn's ``StandardScaler`` fitted on train). A
-    constant train column has std 0; it is divided by 1 instead (the reference produces NaN and
-    the classifier then fails).
+    constant train column (all rows equal) is divided by 1 instead (the reference produces NaN
+    and the classifier then fails); it is told by its values, not by a std that rounding can
+    leave at ~1e-17, which would blow its test values up.
     """
     mean = train.mean(axis=0)
     std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
+    std = np.where((std > 0) & (train.max(axis=0) > train.min(axis=0)), std, 1.0)
     return (train - mean) / std, (test - mean) / std
 
 

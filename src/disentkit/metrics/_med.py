@@ -57,11 +57,14 @@ def med_importance(
 def _checked_importance(codes: np.ndarray, factors: np.ndarray, mi_matrix: Any, num_bins: int,
                         normalization: str) -> np.ndarray:
     """:func:`med_importance` of checked ``codes`` and ``factors``: of ``mi_matrix`` when given
-    (checked), else of ``discrete_mi_matrix(codes, factors, num_bins)``."""
+    (checked), else of ``discrete_mi_matrix(codes, factors, num_bins)``. All zero when the MI
+    matrix is (no code informs any factor; see :func:`med`)."""
     if mi_matrix is None:
         mi = discrete_mi_matrix(codes, factors, num_bins)
     else:
         mi = check_mi_matrix(mi_matrix, codes.shape[1], factors.shape[1], metric="med")
+    if not mi.any():
+        return np.zeros_like(mi)
     entropies = factor_entropies(factors) if normalization == "factor_entropy" else None
     return med_importance(mi, entropies, normalization)
 
@@ -83,12 +86,13 @@ def topk_selection(importance: np.ndarray, k: int) -> np.ndarray:
 
 
 def code_weights(importance: np.ndarray) -> np.ndarray:
-    """DCI's code weights ``rho_i = sum_j P_ij / sum P`` (D,), uniform when P is all zero."""
+    """DCI's code weights ``rho_i = sum_j P_ij / sum P`` (D,); all 0 when P is all zero (no code
+    informs any factor, and MED is 0: :func:`~disentkit.metrics._dci.dci_disentanglement`)."""
     importance = np.asarray(importance, dtype=np.float64)
     total = importance.sum()
     if total > 0:
         return importance.sum(axis=1) / total
-    return np.full(importance.shape[0], 1.0 / importance.shape[0])
+    return np.zeros(importance.shape[0])
 
 
 def code_disentanglement_shares(importance: np.ndarray) -> tuple[np.ndarray, int]:
@@ -176,6 +180,13 @@ def med(
        (bin 9 includes 1), and ``informative_codes``, their count (all shares 0 when it is 0).
        A factor with zero total MI gets the uniform column under ``"factor_sum"``
        (:func:`med_importance`), which makes every code informative.
+
+    Degenerate codes (:mod:`disentkit.metrics`): when no code has any information about any
+    factor (the MI matrix is all zero, e.g. constant codes), there is nothing to disentangle:
+    ``disentanglement``, ``completeness``, the top-k scores, every ``code_disentanglement_bin_*``
+    and ``informative_codes`` are 0 (the uniform columns would otherwise score D = 1 for a single
+    factor and count every code as informative); the informativeness keys are the accuracies of
+    the fitted classifiers (which answer a constant class on constant codes).
     """
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="med", require_test=True
@@ -196,7 +207,7 @@ def med(
         "completeness": dci_completeness(importance),
     }
     if topk > 0:
-        selected = importance[topk_selection(importance, topk)]
+        selected = importance[topk_selection(importance, topk)] if importance.any() else importance
         scores[f"top{topk}_disentanglement"] = dci_disentanglement(selected)
         scores[f"top{topk}_completeness"] = dci_completeness(selected)
     shares, count = code_disentanglement_shares(importance)

@@ -128,7 +128,10 @@ def mig_sampled(
     -------
     ``{"mig": ..., "mig:<factor name>": ...}``: the mean gap and the normalised gap
     ``(I_(1)k - I_(2)k) / H(v_k)`` of every scored factor. With one code dimension the second
-    largest mutual information is taken as 0.
+    largest mutual information is taken as 0. A constant posterior (the same ``q(z|x)`` for every
+    image) has no information about any factor: MIG 0 up to the sampling noise of the entropy
+    estimates. Log-variances so extreme that the
+    densities under- or overflow (about ``|logvar| > 700``) raise ``ValueError``.
     """
     import torch
 
@@ -176,6 +179,13 @@ def mig_sampled(
         gaps[space.names[k]] = float((top[0] - second) / entropies[position])
     scores = {"mig": float(np.mean(list(gaps.values())))}
     scores.update({f"mig:{name}": gap for name, gap in gaps.items()})
+    if not all(np.isfinite(v) for v in scores.values()):
+        raise ValueError(
+            "mig_sampled: the entropy estimates are not finite: q(z|x) has log-variances from "
+            f"{float(logvar_np.min()):.3g} to {float(logvar_np.max()):.3g}, whose Gaussian densities "
+            "under- or overflow float64 (a posterior that collapsed to a point or exploded); "
+            "score its mean codes with mig instead"
+        )
     return scores
 
 

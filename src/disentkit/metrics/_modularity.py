@@ -78,7 +78,10 @@ def explicitness_scores(
     One ``LogisticRegression()`` problem (sklearn defaults) per factor, trained on the train split
     (:func:`~disentkit.metrics._logistic.logistic_fits` with ``solver``, or the given
     ``logistic_fits``); AUCs on both splits use the train classes (:func:`macro_roc_auc`).
-    ``seed`` is unused by the lbfgs fits (kept for a uniform signature).
+    ``seed`` is unused by the lbfgs fits (kept for a uniform signature). A factor whose test AUC
+    is undefined (no class both present and absent in the test split) is left out of the test
+    mean; when no factor's is defined (a one-sample test split, or one where every factor takes a
+    single value) the test score is undefined and ``ValueError`` says so (instead of NaN).
     """
     x_train, x_test = standardize(codes, codes_test)
     models = check_logistic_fits(logistic_fits, codes, factors, metric="modularity_explicitness",
@@ -90,7 +93,13 @@ def explicitness_scores(
             macro_roc_auc(factors_test[:, j], clf.predict_proba(x_test), clf.classes_)
         )
     test = np.asarray(test_auc)
-    return float(np.mean(train_auc)), float(np.nanmean(test)) if np.isfinite(test).any() else np.nan
+    if not np.isfinite(test).any():
+        raise ValueError(
+            f"modularity_explicitness: explicitness_score_test is undefined: in the test split of "
+            f"{codes_test.shape[0]} sample(s) no factor takes two values, and a ROC AUC needs both "
+            "a positive and a negative sample; use a larger test split (num_test)"
+        )
+    return float(np.mean(train_auc)), float(np.nanmean(test))
 
 
 def modularity_explicitness(
@@ -116,7 +125,12 @@ def modularity_explicitness(
     (:data:`~disentkit.metrics._logistic.LOGISTIC_SOLVERS`): ``"auto"`` fits with scikit-learn up
     to 64 code dimensions and with the equivalent torch L-BFGS above (AUCs within about 0.01).
     Differences from the reference, both where it fails: a constant code is standardised with std
-    1, and a class missing from the test split is left out of that factor's test AUC.
+    1, and a class missing from the test split is left out of that factor's test AUC (a test
+    split that defines no factor's AUC, e.g. one sample, raises ``ValueError``).
+
+    Constant codes (all dimensions constant): ``modularity_score = 0`` (no code has information,
+    :func:`modularity_from_mi`) and ``explicitness_score_train = _test = 0.5`` (the classifier
+    answers the same probabilities for every sample: the AUC of a constant score, all ties).
     """
     resolve_solver(solver, 1)
     codes, factors, codes_test, factors_test = check_inputs(

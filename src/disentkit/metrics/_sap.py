@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from disentkit.metrics._checks import check_inputs
+from disentkit.metrics._checks import check_inputs, varying_columns
 from disentkit.metrics._kernels import HAVE_NUMBA, line_accuracy
 from disentkit.validation import check_int
 
@@ -222,10 +222,33 @@ def discrete_score_matrix(
     """``S[i, j]``: test accuracy of a balanced linear SVM predicting factor j from code i alone.
 
     ``n_jobs`` solves that many factors at once in threads (NumPy releases the GIL); the values do
-    not depend on it.
+    not depend on it. A code that is constant on the train split can only give a constant answer;
+    its ``S[i, j]`` is the test accuracy of the most frequent train class of factor j (the
+    smallest such label on a tie), what the SVM's optimum answers for more than two classes (for
+    two, the balanced weights make both answers optimal and the solvers' rounding would pick one
+    at random). So constant codes have equal scores and add no gap.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    scores = _svm_score_matrix(codes, factors, codes_test, factors_test, c=c, solver=solver,
+                               n_jobs=n_jobs)
+    constant = ~varying_columns(codes)
+    if constant.any():
+        scores[constant] = _majority_accuracy(factors, factors_test)[None, :]
+    return scores
+
+
+def _majority_accuracy(factors: np.ndarray, factors_test: np.ndarray) -> np.ndarray:
+    """Test accuracy (F,) of answering each factor's most frequent train class."""
+    out = np.empty(factors.shape[1])
+    for j in range(factors.shape[1]):
+        classes, counts = np.unique(factors[:, j], return_counts=True)
+        out[j] = np.mean(factors_test[:, j] == classes[np.argmax(counts)])
+    return out
+
+
+def _svm_score_matrix(codes, factors, codes_test, factors_test, *, c, solver, n_jobs):
+    """:func:`discrete_score_matrix` before the constant codes are set (every code fitted)."""
     d, f = codes.shape[1], factors.shape[1]
     scores = np.zeros((d, f))
     if solver == "reference":
@@ -286,6 +309,8 @@ def sap(
     linear SVM (``C``, balanced classes) fitted on code i alone (:func:`discrete_score_matrix`;
     ``solver`` as in the module docstring; ``n_jobs`` factors at once). ``continuous_factors=True``: ``S`` is the squared
     correlation on the train split (:func:`continuous_score_matrix`); no test split is needed.
+    Constant codes get equal scores (a constant answer; 0 in continuous mode), so codes that are
+    all constant score ``SAP = 0``.
     """
     codes, factors, codes_test, factors_test = check_inputs(
         codes, factors, codes_test, factors_test, metric="sap",

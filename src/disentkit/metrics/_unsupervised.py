@@ -5,11 +5,12 @@ the mean pairwise mutual information of the codes; disentanglement_lib
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from disentkit.metrics._checks import check_codes
+from disentkit.metrics._checks import check_codes, varying_columns
 from disentkit.metrics._information import histogram_discretize, xlogx
 from disentkit.metrics._kernels import (
     HAVE_NUMBA,
@@ -19,21 +20,39 @@ from disentkit.metrics._kernels import (
 )
 
 
+#: A correlation matrix whose smallest eigenvalue is below this many times D * eps (relative to
+#: its largest) is singular: its log-determinant would be rounding noise.
+_SINGULAR_EPS_FACTOR = 1e3
+
+
 def gaussian_total_correlation(cov: Any) -> float:
     """``TC = 0.5 (sum_i log C_ii - log det C)``: KL(N(0, C) || N(0, diag C)), in nats.
 
     Dimensions with zero variance are independent of the rest and are left out (the reference
-    returns NaN). A singular covariance of the remaining dimensions gives ``inf``.
+    returns NaN). A singular covariance of the remaining dimensions (linearly dependent
+    dimensions, e.g. duplicates) gives ``inf``, the exact value: singular means that the smallest
+    eigenvalue of the correlation matrix is at most ``1000 D eps`` times its largest, where
+    ``log det`` is rounding noise (it would return a large, meaningless finite number).
     """
     cov = np.asarray(cov, dtype=np.float64)
     keep = np.diag(cov) > 0
     cov = cov[np.ix_(keep, keep)]
     if cov.shape[0] == 0:
         return 0.0
+    if _is_singular(cov):
+        return float("inf")
     sign, logdet = np.linalg.slogdet(cov)
     if sign <= 0:
         return float("inf")
     return float(0.5 * (np.sum(np.log(np.diag(cov))) - logdet))
+
+
+def _is_singular(cov: np.ndarray) -> bool:
+    """Whether a covariance with a positive diagonal is numerically singular (see
+    :func:`gaussian_total_correlation`)."""
+    scale = np.sqrt(np.diag(cov))
+    eig = np.linalg.eigvalsh(cov / scale[:, None] / scale[None, :])
+    return bool(eig[0] <= eig[-1] * _SINGULAR_EPS_FACTOR * cov.shape[0] * np.finfo(np.float64).eps)
 
 
 def gaussian_wasserstein_correlation(cov: Any) -> float:
@@ -108,6 +127,15 @@ def unsupervised(
     ``mutual_info_score``: the mean over ordered pairs i != k of ``I(c_i; c_k)`` between codes
     discretised into ``num_bins`` bins, ``sum_{i != k} I / (D^2 - D)``. With D = 1 there are no pairs
     and the score is 0; with ``tr C = 0`` the normalised W2 is 0.
+
+    Degenerate codes (:mod:`disentkit.metrics`): a constant dimension (all rows equal) has
+    variance exactly 0 here and no MI with any other; constant codes score 0 on all four keys.
+    With ``N <= D'`` samples for ``D'`` non-constant dimensions the sample covariance is singular
+    by construction (rank at most ``N - 1``) and the total correlation cannot be estimated:
+    ``ValueError`` (use more samples than code dimensions). With enough samples but linearly
+    dependent dimensions (duplicates) the total correlation is infinite: it is reported as
+    ``inf`` with a ``RuntimeWarning`` (and :func:`~disentkit.metrics.evaluate` records the
+    metric as failed, since a result holds finite values only).
     """
     codes = check_codes(codes, name="unsupervised: codes")
     if factors is not None and np.asarray(factors).shape[:1] != (codes.shape[0],):
@@ -115,10 +143,29 @@ def unsupervised(
             f"unsupervised: factors has {np.asarray(factors).shape[:1]} rows but codes has "
             f"{codes.shape[0]} (factors are not used; pass None)"
         )
-    d = codes.shape[1]
-    cov = np.atleast_2d(np.cov(codes, rowvar=False))
+    n, d = codes.shape
+    varying = varying_columns(codes)
+    active = int(varying.sum())
+    if active and n <= active:
+        raise ValueError(
+            f"unsupervised: {n} samples for {active} non-constant code dimensions: with N <= D the "
+            "covariance is singular and the Gaussian total correlation cannot be estimated; use "
+            "more samples than code dimensions (num_train)"
+        )
+    cov = np.zeros((d, d))  # constant dimensions: exactly zero rows and columns
+    if active:
+        cov[np.ix_(varying, varying)] = np.atleast_2d(np.cov(codes[:, varying], rowvar=False))
     w2 = gaussian_wasserstein_correlation(cov)
     trace = float(np.trace(cov))
+    tc = gaussian_total_correlation(cov)
+    if not np.isfinite(tc):
+        warnings.warn(
+            f"unsupervised: the covariance of the {active} non-constant code dimensions is singular "
+            "(some are linear combinations of others, e.g. duplicates): the Gaussian total "
+            "correlation is infinite",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if d > 1:
         mi = pairwise_mutual_information(histogram_discretize(codes, num_bins))
         np.fill_diagonal(mi, 0.0)
@@ -126,7 +173,7 @@ def unsupervised(
     else:
         mi_score = 0.0
     return {
-        "gaussian_total_correlation": gaussian_total_correlation(cov),
+        "gaussian_total_correlation": tc,
         "gaussian_wasserstein_correlation": w2,
         "gaussian_wasserstein_correlation_norm": w2 / trace if trace > 0 else 0.0,
         "mutual_info_score": mi_score,

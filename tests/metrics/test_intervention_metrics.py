@@ -176,6 +176,20 @@ def test_beta_vae_is_deterministic_and_validates(data):
         beta_vae_score(PixelFactors((4,)), lambda x: x[:, 0, 0, :], num_train=10, num_eval=10)
 
 
+def test_beta_vae_on_a_factor_subset_fixes_only_those(data):
+    names = list(data.factor_names)
+    sub = [names[0], names[2]]
+    assert beta_vae_score(data, identity, rng=0, batch_size=16, num_train=300, num_eval=200,
+                          factors=sub)["eval_accuracy"] == 1.0
+    # a code that says nothing: chance is 1/2 with two factors to tell apart (1/3 with all three)
+    noise = beta_vae_score(data, Noise(), rng=0, batch_size=16, num_train=300, num_eval=400, factors=sub)
+    assert 0.4 < noise["eval_accuracy"] < 0.6
+    with pytest.raises(ValueError, match=r"unknown factor\(s\) \['size'\]"):
+        beta_vae_score(data, identity, factors=[names[0], "size"])
+    with pytest.raises(ValueError, match="at least two distinct factor names"):
+        beta_vae_score(data, identity, factors=[names[0]])
+
+
 # ---------------------------------------------------------------------------------- FactorVAE
 def test_factor_vae_identity_noise_and_active_dims(data):
     kw = dict(rng=0, batch_size=16, num_train=200, num_eval=100, num_variance_estimate=500)

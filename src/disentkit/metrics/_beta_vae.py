@@ -6,11 +6,16 @@ and copy column ``k`` of the first into the second; render and encode both. The 
 ``mean_b |r(x1_b) - r(x2_b)|`` (a D-vector), the label is ``k``. A logistic regression
 (scikit-learn defaults, no feature scaling) is trained on ``num_train`` points; the score is its
 accuracy on the training points and on ``num_eval`` fresh points.
+
+NashAE's variant (Yeats et al. 2022; spec ``methods_vae.md`` §4.5) fixes only some factors and
+averages more pairs: ``factors=["scale", "orientation", "posX", "posY"], batch_size=100,
+num_eval=1000`` on dSprites; its classifier (a softmax layer trained by single-point Adagrad
+updates) is replaced here by the same logistic regression.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -23,16 +28,19 @@ __all__ = ["beta_vae_score"]
 
 
 def _points(
-    dataset: Any, representation: Any, batch_size: int, num_points: int, gen: np.random.Generator
+    dataset: Any, representation: Any, batch_size: int, num_points: int, gen: np.random.Generator,
+    columns: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``num_points`` BetaVAE features (P, D) and labels (P,), all batches drawn at once."""
+    """``num_points`` BetaVAE features (P, D) and labels (P,), all batches drawn at once; the
+    fixed factor of a point is ``columns[label]``."""
     num_factors = dataset.num_factors
-    labels = gen.integers(0, num_factors, size=num_points)
+    labels = gen.integers(0, len(columns), size=num_points)
+    fixed = columns[labels]
     first = dataset.sample_factors(num_points * batch_size, gen).reshape(num_points, batch_size, num_factors)
     second = dataset.sample_factors(num_points * batch_size, gen).reshape(num_points, batch_size, num_factors)
     rows = np.arange(num_points)[:, None]
     cols = np.arange(batch_size)[None, :]
-    second[rows, cols, labels[:, None]] = first[rows, cols, labels[:, None]]
+    second[rows, cols, fixed[:, None]] = first[rows, cols, fixed[:, None]]
     # Each group holds batch 1 then batch 2, so the first is rendered first, as in the reference.
     groups = np.concatenate([first, second], axis=1)
 
@@ -40,6 +48,19 @@ def _points(
         return np.mean(np.abs(codes[:, :batch_size] - codes[:, batch_size:]), axis=1)
 
     return encode_groups(dataset, representation, groups, gen, feature), labels
+
+
+def _factor_columns(dataset: Any, factors: Sequence[str] | None) -> np.ndarray:
+    """The column indices of the factors a point may fix (all when ``factors`` is None)."""
+    names = list(dataset.factor_names)
+    if factors is None:
+        return np.arange(len(names))
+    if isinstance(factors, str) or len(set(factors)) != len(factors) or len(factors) < 2:
+        raise ValueError(f"factors must be None or at least two distinct factor names, got {factors!r}")
+    unknown = [f for f in factors if f not in names]
+    if unknown:
+        raise ValueError(f"unknown factor(s) {unknown}; the dataset's factors: {names}")
+    return np.array([names.index(f) for f in factors])
 
 
 def beta_vae_score(
@@ -50,6 +71,7 @@ def beta_vae_score(
     batch_size: int = 64,
     num_train: int = 10_000,
     num_eval: int = 5_000,
+    factors: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """The BetaVAE score: accuracy of predicting the fixed factor from mean code differences.
 
@@ -62,6 +84,8 @@ def beta_vae_score(
         noise, and the classifier's ``random_state``.
     batch_size: ``B``, the pairs of images averaged into one feature (64 in the study).
     num_train, num_eval: the training and evaluation points (10,000 and 5,000 in the study).
+    factors: the names of the factors a point may fix (at least two; ``None``: every factor, the
+        reference).
 
     Returns
     -------
@@ -82,10 +106,11 @@ def beta_vae_score(
         raise ValueError(
             f"the BetaVAE score needs at least two factors, the dataset has {dataset.num_factors}"
         )
+    columns = _factor_columns(dataset, factors)
     rep = as_representation(representation)
     gen = check_random_state(rng)
-    x_train, y_train = _points(dataset, rep, batch_size, num_train, gen)
-    x_eval, y_eval = _points(dataset, rep, batch_size, num_eval, gen)
+    x_train, y_train = _points(dataset, rep, batch_size, num_train, gen, columns)
+    x_eval, y_eval = _points(dataset, rep, batch_size, num_eval, gen, columns)
     if np.unique(y_train).size < 2:
         raise ValueError(
             f"all {num_train} training points fixed the same factor; increase num_train"

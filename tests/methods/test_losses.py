@@ -241,6 +241,42 @@ def test_hfs_gradient_matches_brute_force():
     assert g_fast.abs().sum() > 0
 
 
+def _brute_distances(codes, i, j):
+    n = codes.shape[0]
+    return torch.stack([torch.stack([(codes[a, i] - codes[b, i]) ** 2 + (codes[k, j] - codes[b, j]) ** 2
+                                     for b in range(n)]) for a in range(n) for k in range(n)])  # (n^2, n)
+
+
+def test_hfs_mean_and_soft_matchings_against_brute_force():
+    codes = torch.from_numpy(np.random.default_rng(3).normal(size=(4, 3))).requires_grad_()
+    pairs = [(0, 1), (0, 2)]
+    mean_brute = sum(_brute_distances(codes, i, j).min(dim=1).values.mean() for i, j in pairs)
+    tau1, tau2 = 0.5, 2.0
+
+    def soft(d):  # sum_b softmax(-d/τ1) d, then sum_f softmax(m/τ2) m
+        w = torch.exp(-d / tau1)
+        m = (w / w.sum(dim=1, keepdim=True) * d).sum(dim=1)
+        v = torch.exp(m / tau2)
+        return (v / v.sum() * m).sum()
+
+    soft_brute = sum(soft(_brute_distances(codes, i, j)) for i, j in pairs)
+    for matching, brute, temps in (("hausdorff_hard_mean", mean_brute, (1.0, 1.0)),
+                                   ("hausdorff_soft_full", soft_brute, (tau1, tau2))):
+        value = L.hausdorff_factorized_support(codes, torch.tensor(pairs), matching, temps)
+        assert value.item() == pytest.approx(brute.item(), rel=1e-12)
+        (g_fast,) = torch.autograd.grad(value, codes)
+        (g_brute,) = torch.autograd.grad(brute, codes, retain_graph=True)
+        assert torch.allclose(g_fast, g_brute, atol=1e-12)
+    # a factorised support is zero under the hard matchings; the soft one is positive but smaller
+    grid = t([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    assert L.hausdorff_factorized_support(grid, torch.tensor([[0, 1]]), "hausdorff_hard_mean").item() == 0.0
+    diagonal = t([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    hard = L.hausdorff_factorized_support(diagonal, torch.tensor([[0, 1]]))
+    assert 0 < L.hausdorff_factorized_support(diagonal, torch.tensor([[0, 1]]), "hausdorff_hard_mean") < hard
+    with pytest.raises(ValueError, match="matching must be one of hausdorff_hard, hausdorff_hard_mean"):
+        L.hausdorff_factorized_support(diagonal, torch.tensor([[0, 1]]), "hausdorff_prob")
+
+
 def test_latent_pair_sampling():
     gen = torch.Generator().manual_seed(0)
     pairs = L.sample_latent_pairs(10, 25, gen)

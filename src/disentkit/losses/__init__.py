@@ -39,6 +39,7 @@ from disentkit.losses.memory_bank import MemoryBank, NCELoss, NCESoftmaxLoss
 from disentkit.losses.nashae import AdversarialCovarianceLoss, batch_covariance
 from disentkit.losses.vicreg import VICRegLoss
 from disentkit.methods.losses import (
+    HFS_MATCHINGS,
     RECONSTRUCTIONS,
     TC_ESTIMATORS,
     bernoulli_reconstruction,
@@ -82,6 +83,7 @@ __all__ = [
     "prior_discriminator_loss",
     "prior_generator_loss",
     # VAE family (disentkit.methods.losses)
+    "HFS_MATCHINGS",
     "RECONSTRUCTIONS",
     "TC_ESTIMATORS",
     "bernoulli_reconstruction",

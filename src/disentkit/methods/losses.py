@@ -235,29 +235,55 @@ def sample_latent_pairs(latent_dim: int, num_pairs: int, rng: GeneratorLike) -> 
     return all_pairs[order]
 
 
-def hausdorff_factorized_support(codes: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """HFS, the hard pairwise Hausdorff support distance, summed over ``pairs`` (Roth et al. 2023).
+HFS_MATCHINGS = ("hausdorff_hard", "hausdorff_hard_mean", "hausdorff_soft_full")
+
+
+def hausdorff_factorized_support(codes: torch.Tensor, pairs: torch.Tensor, matching: str = "hausdorff_hard",
+                                 temperatures: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """HFS, the pairwise Hausdorff support distance, summed over ``pairs`` (Roth et al. 2023).
 
     For a pair (i, j): the actual points ``A_b = (c_{b,i}, c_{b,j})`` and every product point
-    ``F_{a,c} = (c_{a,i}, c_{c,j})``; ``HFS_ij = max_{a,c} min_b ||F_{a,c} - A_b||^2`` (squared
-    Euclidean, ``matching="hausdorff_hard"``, ``"full"`` support; ``methods_vae.md`` §3.2). Gradients
-    flow into both point sets. ``codes`` are the posterior means (B, D); ``pairs`` is (P, 2). The
-    P * B^3 distance tensor (25 * 64^3 floats at the defaults) is built without autograd; the
-    selected distances are recomputed with gradients, which gives the same (sub)gradient as
-    differentiating through the max and min.
+    ``F_{a,c} = (c_{a,i}, c_{c,j})`` (the ``"full"`` support), with squared Euclidean distances
+    ``d_{f,b} = ||F_f - A_b||^2`` (``methods_vae.md`` §3.2). ``matching``:
+
+    - ``"hausdorff_hard"`` (default): ``HFS_ij = max_f min_b d_{f,b}``;
+    - ``"hausdorff_hard_mean"``: ``mean_f min_b d_{f,b}``;
+    - ``"hausdorff_soft_full"``: a soft min over b, ``m_f = sum_b softmax_b(-d_{f,:} / τ1) d_{f,b}``,
+      then a softmax-weighted max over f, ``sum_f softmax_f(m / τ2) m_f`` (``temperatures`` =
+      (τ1, τ2), 1 and 1 in the reference).
+
+    Gradients flow into both point sets. ``codes`` are the posterior means (B, D); ``pairs`` is
+    (P, 2). For the hard matchings the P * B^3 distance tensor (25 * 64^3 floats at the defaults)
+    is built without autograd and the selected distances are recomputed with gradients, which
+    gives the same (sub)gradient as differentiating through the max and min; the soft matching
+    differentiates the whole tensor.
     """
+    if matching not in HFS_MATCHINGS:
+        raise ValueError(f"matching must be one of {', '.join(HFS_MATCHINGS)}; got {matching!r}")
     if pairs.numel() == 0:
         return codes.new_zeros(())
     pairs = pairs.to(codes.device)
     i, j = pairs[:, 0], pairs[:, 1]
     b = codes.shape[0]
-    with torch.no_grad():  # locate the max-min triple (a*, c*, b*) of each pair without a P*B^3 graph
-        sq = (codes.T[:, :, None] - codes.T[:, None, :]).pow(2)  # (D, B, B): [d, a, b] = (c_ad - c_bd)^2
-        dist = sq[i][:, :, None, :] + sq[j][:, None, :, :]  # (P, a, c, b)
-        nearest = dist.min(dim=3)  # over the actual points b
-        flat = nearest.values.flatten(1).argmax(dim=1)  # the worst product point (a, c)
-        a_star, c_star = flat // b, flat % b
-        b_star = nearest.indices.flatten(1).gather(1, flat[:, None])[:, 0]
-    # the same value recomputed with gradients (the max-min's subgradient flows into these points)
-    value = (codes[a_star, i] - codes[b_star, i]).pow(2) + (codes[c_star, j] - codes[b_star, j]).pow(2)
-    return value.sum()
+
+    def distances(c: torch.Tensor) -> torch.Tensor:  # (P, a, c, b): ||(c_ai, c_cj) - (c_bi, c_bj)||^2
+        sq = (c.T[:, :, None] - c.T[:, None, :]).pow(2)  # (D, B, B): [d, a, b] = (c_ad - c_bd)^2
+        return sq[i][:, :, None, :] + sq[j][:, None, :, :]
+
+    if matching == "hausdorff_soft_full":
+        tau_min, tau_max = temperatures
+        dist = distances(codes).flatten(1, 2)  # (P, B^2 product points, B actual points)
+        soft_min = (torch.softmax(-dist / tau_min, dim=2) * dist).sum(dim=2)  # (P, B^2)
+        return (torch.softmax(soft_min / tau_max, dim=1) * soft_min).sum()
+    with torch.no_grad():  # locate the nearest actual point of every product point without a graph
+        nearest = distances(codes).min(dim=3)  # over the actual points b: (P, a, c)
+    if matching == "hausdorff_hard":
+        flat = nearest.values.flatten(1).argmax(dim=1)[:, None]  # the worst product point (a, c)
+    else:  # every product point
+        flat = torch.arange(b * b, device=codes.device).expand(len(pairs), b * b)
+    a_idx, c_idx = flat // b, flat % b
+    b_idx = nearest.indices.flatten(1).gather(1, flat)
+    # the selected distances recomputed with gradients (the subgradient flows into these points)
+    value = (codes[a_idx, i[:, None]] - codes[b_idx, i[:, None]]).pow(2) \
+        + (codes[c_idx, j[:, None]] - codes[b_idx, j[:, None]]).pow(2)  # (P, K)
+    return value.sum() if matching == "hausdorff_hard" else value.mean(dim=1).sum()

@@ -63,6 +63,7 @@ _EXPORTS = {
     "med": "_med",
     "linear_probe": "_probe",
     "knn_accuracy": "_knn",
+    "fos": "_fos",
     "tad": "_tad",  # binary attributes (CelebA); not in METRICS, call it on codes and attributes
     "auroc_matrix": "_tad",
     # need a dataset and a representation

@@ -93,6 +93,8 @@ METRICS: dict[str, MetricInfo] = {
                                names_factors=True),
     "knn": MetricInfo("array", "k-nearest-neighbour accuracy per factor (cosine, majority vote)",
                       "knn_accuracy", uses_test=True, names_factors=True),
+    "fos": MetricInfo("array", "factorised support: HFS's pairwise Hausdorff distance on 128-code batches "
+                      "(Roth et al.)", "fos"),
     "beta_vae_score": MetricInfo("intervention", "BetaVAE score (Higgins et al.)", "beta_vae_score"),
     "factor_vae_score": MetricInfo("intervention", "FactorVAE score (Kim & Mnih)", "factor_vae_score"),
     "downstream_task_logistic_regression": MetricInfo(

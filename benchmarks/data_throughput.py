@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                                "stochastic": data.stochastic}
         for b in BATCHES:
             row[f"t{b}"], row[f"r{b}"] = stream_rate(data, b, args.repeats, args.warmup_s)
-        if not data.stochastic:
+        if not data.stochastic and data.factor_space.is_discrete:  # the cache walks a discrete grid
             bytes_per = int(np.prod(data.observation_shape)) // (8 if data.observation_shape[0] == 1 else 1)
             size_mb = len(data) * bytes_per / 2**20
             est_build = len(data) / row["r256"]

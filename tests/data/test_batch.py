@@ -78,3 +78,15 @@ def test_samplers_by_name():
     assert np.corrcoef(f1[:, 0], f1[:, 1])[0, 1] > 0.5  # the pairs' first views are correlated
     inverse = build_sampler("correlated", {"setting": "dsprites_single_1_01_inv"}, data, "dsprites").draw(4000, rng=0)
     assert np.corrcoef(inverse.factors[0][:, 0], inverse.factors[0][:, 1])[0, 1] < -0.5
+
+
+def test_continuous_factors_stream_with_an_index_only_on_a_grid():
+    from disentkit import data as dd
+    from disentkit.data.batch import ImageBatches
+
+    grid = dd.get("pendulum", mode="grid")
+    batch = ImageBatches(grid).draw(5, np.random.default_rng(0))
+    assert batch.factors[0].dtype == np.float64 and batch.views[0].shape == (5, 3, 64, 64)
+    np.testing.assert_array_equal(batch.extras["index"], grid.grid_index(batch.factors[0]))
+    continuous = ImageBatches(dd.get("pendulum", mode="continuous")).draw(5, np.random.default_rng(0))
+    assert "index" not in continuous.extras  # no grid to index

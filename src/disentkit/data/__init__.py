@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 from disentkit.data.base import DummyData, FactorSubset, GroundTruthData
-from disentkit.data.factors import FactorSpace
+from disentkit.data.factors import CausalGraph, ContinuousFactorSpace, Factor, FactorSpace, make_factor_space
 from disentkit.data.registry import DatasetEntry, check_params, entry, get, names, register
 from disentkit.data.samplers import (
     CorrelatedSampler,
@@ -32,9 +32,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "CausalGraph",
+    "ContinuousFactorSpace",
     "CorrelatedSampler",
     "DatasetEntry",
     "DummyData",
+    "Factor",
     "FactorSpace",
     "FactorSubset",
     "GroundTruthData",
@@ -44,6 +47,7 @@ __all__ = [
     "check_params",
     "entry",
     "get",
+    "make_factor_space",
     "named_correlations",
     "names",
     "register",

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.data.factors import FactorSpace
+from disentkit.data.factors import AnyFactorSpace, CausalGraph, FactorSpace
 
 
 class GroundTruthData(ABC):
-    """A dataset whose images are generated from known discrete factors.
+    """A dataset whose images are generated from known factors.
 
     Subclasses define :attr:`factor_space`, :attr:`observation_shape` and :meth:`_render`; the
     public methods validate their arguments once and delegate.
 
-    Conventions: factors are int64 ``(n, F)`` arrays of indices; images are float32
-    ``(n, C, H, W)`` arrays in ``[0, 1]``. Randomness comes only from the ``rng`` argument (an int
-    seed, a numpy ``Generator`` or ``RandomState``): the same seed gives the same factors and images.
+    Conventions: factors are int64 ``(n, F)`` arrays of indices (a :class:`FactorSpace`), or float64
+    ``(n, F)`` arrays of values when some factors are continuous or angles (a
+    :class:`~disentkit.data.factors.ContinuousFactorSpace`); images are float32 ``(n, C, H, W)``
+    arrays in ``[0, 1]``. Randomness comes only from the ``rng`` argument (an int seed, a numpy
+    ``Generator`` or ``RandomState``): the same seed gives the same factors and images.
+
+    Causal structure (optional): a dataset may declare :attr:`causal_graph`, a DAG over its factor
+    names, and implement interventions by listing :attr:`intervenable_factors` and defining
+    :meth:`_structural_equation` (the value of a factor from its parents);
+    :meth:`intervene` then sets factors and recomputes their descendants.
 
     Attributes
     ----------
@@ -35,7 +42,7 @@ class GroundTruthData(ABC):
 
     @property
     @abstractmethod
-    def factor_space(self) -> FactorSpace:
+    def factor_space(self) -> AnyFactorSpace:
         """The factors this dataset is generated from (and scored on)."""
 
     @property
@@ -55,7 +62,7 @@ class GroundTruthData(ABC):
 
     @property
     def factor_sizes(self) -> tuple[int, ...]:
-        """The number of values of each factor."""
+        """The number of values of each factor (a ``ValueError`` for continuous factors)."""
         return self.factor_space.sizes
 
     @property
@@ -65,10 +72,73 @@ class GroundTruthData(ABC):
 
     # -- sampling -----------------------------------------------------------------------------
     def sample_factors(self, n: int, rng: RandomLike) -> np.ndarray:
-        """Draw ``n`` factor vectors, each factor independently and uniformly: int64 (n, F)."""
+        """Draw ``n`` factor vectors, each factor independently and uniformly: int64 (n, F)
+        (float64 for continuous factors)."""
         return self.factor_space.sample_uniform(n, rng)
 
-    def observations(self, factors: np.ndarray | Sequence[Sequence[int]], rng: RandomLike = None) -> np.ndarray:
+    # -- causal structure ---------------------------------------------------------------------
+    @property
+    def causal_graph(self) -> CausalGraph | None:
+        """The causal graph over :attr:`factor_names` (``None``: no declared causal structure)."""
+        return None
+
+    @property
+    def intervenable_factors(self) -> tuple[str, ...]:
+        """The factors :meth:`intervene` may set (none unless the dataset implements interventions)."""
+        return ()
+
+    def _structural_equation(self, name: str, factors: np.ndarray) -> np.ndarray:
+        """The values (n,) of factor ``name`` computed from its parents' columns of ``factors`` (n, F)."""
+        raise NotImplementedError(f"{type(self).__name__} has no structural equation for {name!r}")
+
+    def _propagate(self, factors: np.ndarray, changed: Sequence[str]) -> np.ndarray:
+        """Recompute, in topological order, every factor that descends from one of ``changed``
+        (and is not itself in ``changed``) with :meth:`_structural_equation`; in place, returned."""
+        graph = self.causal_graph
+        assert graph is not None
+        changed = set(changed)
+        moved = set(changed)
+        for node in graph.topological_order:
+            if node not in changed and moved.intersection(graph.parents(node)):
+                factors[:, self.factor_space.factor_index(node)] = self._structural_equation(node, factors)
+                moved.add(node)
+        return factors
+
+    def intervene(self, factors: np.ndarray | Sequence[Sequence[float]], do: Mapping[str, Any]) -> np.ndarray:
+        """The factors after the do-operation ``do(name := value, ...)``.
+
+        Each named factor is set to its value (a scalar, or one value per row (n,)); then every
+        descendant of a set factor in :attr:`causal_graph` that is not set itself is recomputed
+        from its parents by the dataset's structural equations, in topological order. Ancestors
+        and unrelated factors keep their values: intervening on an effect changes no cause.
+
+        Raises ``ValueError`` when the dataset declares no causal graph, when a name is not a
+        factor or not in :attr:`intervenable_factors`, or when a value is out of its factor's range.
+        Returns an array of the factors' dtype (int64 indices or float64 values), shape (n, F).
+        """
+        label = self.name or type(self).__name__
+        if self.causal_graph is None:
+            raise ValueError(f"{label} declares no causal graph, so it has no interventions")
+        if not isinstance(do, Mapping) or not all(isinstance(k, str) for k in do):
+            raise ValueError(f"do must be a mapping from factor names to values, got {do!r}")
+        space = self.factor_space
+        for name in do:
+            space.factor_index(name)  # an unknown name lists the factors
+            if name not in self.intervenable_factors:
+                raise ValueError(f"factor {name!r} of {label} is not intervenable; "
+                                 f"intervenable factors: {list(self.intervenable_factors)}")
+        out = space.validate(factors).astype(np.float64)
+        for name, value in do.items():
+            column = np.asarray(value, dtype=np.float64) if _is_numeric(value) else None
+            if column is None or column.shape not in ((), (out.shape[0],)):
+                raise ValueError(f"do value of {name!r} must be a number or one number per row "
+                                 f"({out.shape[0]},), got {value!r}")
+            out[:, space.factor_index(name)] = column
+        out = space.validate(out).astype(np.float64)
+        return space.validate(self._propagate(out, list(do)))
+
+    # -- rendering ----------------------------------------------------------------------------
+    def observations(self, factors: np.ndarray | Sequence[Sequence[float]], rng: RandomLike = None) -> np.ndarray:
         """Render the images of ``factors`` (n, F): float32 (n, C, H, W) in [0, 1].
 
         ``rng`` is required when :attr:`stochastic` is true (colours, noise, nuisance factors).
@@ -124,6 +194,9 @@ class FactorSubset(GroundTruthData):
     def __init__(self, base: GroundTruthData, latent_factors: Sequence[int | str], name: str = ""):
         self.base = base
         space = base.factor_space
+        if not space.is_discrete:
+            raise ValueError(f"FactorSubset needs discrete factors; {base.name or type(base).__name__} "
+                             f"has continuous factors ({space.describe()})")
         idx = [space.factor_index(f) if isinstance(f, str) else int(f) for f in latent_factors]
         if len(idx) == 0 or len(set(idx)) != len(idx) or any(not 0 <= i < space.num_factors for i in idx):
             raise ValueError(
@@ -153,6 +226,11 @@ class FactorSubset(GroundTruthData):
         for k in self.nuisance_indices:
             full[:, k] = rng.integers(0, sizes[k], size=factors.shape[0])
         return self.base.observations(full, rng)
+
+
+def _is_numeric(value: Any) -> bool:
+    arr = np.asarray(value)
+    return arr.dtype != bool and (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating))
 
 
 class DummyData(GroundTruthData):

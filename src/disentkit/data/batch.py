@@ -1,7 +1,8 @@
 """The typed training batch and the batch samplers that make one.
 
 A :class:`Batch` is what every method receives: one or more image **views** (each (B, C, H, W),
-float32 in [0, 1]), the **factors** of each view (int64 (B, F)) and named **extras** (the
+float32 in [0, 1]), the **factors** of each view (int64 (B, F) indices; float64 values when a
+dataset has continuous factors) and named **extras** (the
 changed-factor mask of a weak pair, the grid index of each item, intervention targets, a time
 axis...). Methods declare which :data:`BATCH_KINDS` they train on; a batch sampler says which kind it
 produces, so a config that pairs a method with the wrong sampler is rejected before anything runs.
@@ -63,7 +64,8 @@ class Batch:
     ------
     kind: one of :data:`BATCH_KINDS`.
     views: a tuple of image arrays/tensors, each (B, C, H, W) (temporal data: (B, T, C, H, W)).
-    factors: a tuple with the factors of each view, int64 (B, F) (the same array for augmented views).
+    factors: a tuple with the factors of each view, int64 (B, F) (float64 values for continuous
+        factors; the same array for augmented views).
     extras: named arrays/tensors, e.g. ``"index"`` (B,) the grid index of each item of the first
         view, ``"changed"`` (B, F) the factors a weak pair changed.
     """
@@ -146,8 +148,20 @@ def _check_factor_sampler(sampler: Any, dataset: GroundTruthData) -> Any:
     return sampler
 
 
-def _grid_index(space: FactorSpace, factors: np.ndarray) -> np.ndarray:
-    return (factors * space.strides).sum(axis=1).astype(np.int64)
+def _index_extra(dataset: GroundTruthData, factors: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"index": ...}``: the grid index of each factor vector (C order) for a discrete factor space,
+    the dataset's own ``grid_index(factors)`` for one with continuous factors that defines it
+    (pendulum's grid); empty when there is no grid (continuous sampling)."""
+    space = dataset.factor_space
+    if space.is_discrete:
+        return {"index": (factors * space.strides).sum(axis=1).astype(np.int64)}
+    index_of = getattr(dataset, "grid_index", None)
+    if index_of is None:
+        return {}
+    try:
+        return {"index": np.asarray(index_of(factors), dtype=np.int64)}
+    except ValueError:  # factors off the dataset's grid
+        return {}
 
 
 class ImageBatches:
@@ -155,7 +169,8 @@ class ImageBatches:
     distribution, :class:`~disentkit.data.samplers.DatasetSampler`: uniform over a procedural grid,
     the observed rows of a labelled set such as CelebA).
 
-    Extras: ``"index"``, the grid index of each factor vector (C order; a memory bank's key).
+    Extras: ``"index"``, the grid index of each factor vector (C order; a memory bank's key; absent
+    when the dataset has no grid, as pendulum's continuous sampling).
     """
 
     kind = "images"
@@ -171,7 +186,7 @@ class ImageBatches:
         gen = check_random_state(rng)
         factors = self.sampler.sample(n, gen)
         images = self.dataset.observations(factors, gen)
-        return Batch("images", (images,), (factors,), {"index": _grid_index(self.factor_space, factors)})
+        return Batch("images", (images,), (factors,), _index_extra(self.dataset, factors))
 
     def __repr__(self) -> str:
         return f"ImageBatches(sampler={self.sampler!r})"
@@ -200,7 +215,7 @@ class PairBatches:
         f1, f2, changed = self.pairs.sample(n, gen)
         x = self.dataset.observations(np.concatenate([f1, f2]), gen)
         return Batch("pairs", (x[:n], x[n:]), (f1, f2),
-                     {"changed": changed, "index": _grid_index(self.factor_space, f1)})
+                     {"changed": changed, **_index_extra(self.dataset, f1)})
 
     def __repr__(self) -> str:
         return f"PairBatches({self.pairs!r})"

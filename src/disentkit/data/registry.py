@@ -55,6 +55,11 @@ for _entry in (
                  f"{_M}.xysquares:xysquares"),
     DatasetEntry("xyobject", "one square of a given colour and scale on a grid (Michlo et al. 2023)",
                  f"{_M}.xysquares:xyobject"),
+    DatasetEntry("pendulum", "a pendulum and a light casting a shadow, a causal graph over 4 continuous "
+                 "factors (CausalVAE / DEAR; Yang et al. 2021, Shen et al. 2022)",
+                 f"{_M}.pendulum:pendulum"),
+    DatasetEntry("pulse_signals", "1-D trapezoidal pulses, duty cycle x rise time (a Beamsynthesis stand-in, NashAE)",
+                 f"{_M}.pulses:pulse_signals"),
     DatasetEntry("mpi3d_toy", "MPI3D toy renderings (Gondal et al. 2019); file only",
                  loader=f"{_M}.loaders:mpi3d_toy",
                  factors="object_color=4|6 object_shape=4|6 object_size=2 camera_height=3 background_color=3 first_dof=40 second_dof=40"),

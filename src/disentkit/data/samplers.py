@@ -3,7 +3,9 @@
 A sampler draws factor vectors for a :class:`~disentkit.data.FactorSpace`; every sampler has
 ``sample(n, rng) -> int64 (n, F)`` (the weak-pair sampler returns a pair of such arrays and a mask).
 Samplers accept a ``FactorSpace`` or a dataset (its ``factor_space`` is used) and never draw from
-global randomness.
+global randomness. The uniform and dataset samplers also accept a
+:class:`~disentkit.data.factors.ContinuousFactorSpace` (float64 values, uniform on each range); the
+correlated and weak-pair samplers need discrete factors.
 
 >>> from disentkit.data import FactorSpace
 >>> space = FactorSpace(("a", "b"), (32, 32))
@@ -20,7 +22,7 @@ from typing import Any, Protocol, Sequence, Union, runtime_checkable
 import numpy as np
 
 from disentkit._random import RandomLike, check_random_state
-from disentkit.data.factors import FactorSpace
+from disentkit.data.factors import AnyFactorSpace, ContinuousFactorSpace, FactorSpace
 from disentkit.validation import check_choice, check_int, check_number
 
 FactorRef = Union[int, str]
@@ -50,16 +52,26 @@ class FactorSampler(Protocol):
         ...
 
 
-def as_factor_space(space: SpaceLike) -> FactorSpace:
-    """Return ``space`` if it is a :class:`FactorSpace`, else ``space.factor_space`` (a dataset)."""
-    if isinstance(space, FactorSpace):
+def as_factor_space(space: SpaceLike) -> AnyFactorSpace:
+    """Return ``space`` if it is a factor space (discrete or continuous), else ``space.factor_space``
+    (a dataset)."""
+    if isinstance(space, (FactorSpace, ContinuousFactorSpace)):
         return space
     fs = getattr(space, "factor_space", None)
-    if isinstance(fs, FactorSpace):
+    if isinstance(fs, (FactorSpace, ContinuousFactorSpace)):
         return fs
     raise ValueError(
         f"expected a FactorSpace or a dataset with a factor_space, got {type(space).__name__}"
     )
+
+
+def _discrete_space(space: SpaceLike, sampler: str) -> FactorSpace:
+    """``as_factor_space(space)``, which must be discrete (a ValueError names the continuous factors)."""
+    fs = as_factor_space(space)
+    if not isinstance(fs, FactorSpace):
+        continuous = [f.name for f in fs.factors if not f.is_discrete]
+        raise ValueError(f"{sampler} needs discrete factors; the continuous factors are {continuous}")
+    return fs
 
 
 def _factor_position(space: FactorSpace, ref: FactorRef) -> int:
@@ -90,13 +102,15 @@ def pearson_matrix(factors: np.ndarray) -> np.ndarray:
 
 
 class UniformSampler:
-    """Every factor independently and uniformly (disentanglement_lib's ``sample_factors``)."""
+    """Every factor independently and uniformly (disentanglement_lib's ``sample_factors``); a
+    continuous factor or an angle uniformly on its range ``[low, high]``."""
 
     def __init__(self, space: SpaceLike):
         self.factor_space = as_factor_space(space)
 
     def sample(self, n: int, rng: RandomLike) -> np.ndarray:
-        """``n`` factor vectors, ``f_k ~ U{0, .., sizes[k]-1}`` independently: int64 (n, F)."""
+        """``n`` factor vectors, ``f_k ~ U{0, .., sizes[k]-1}`` independently: int64 (n, F)
+        (``f_k ~ U[low_k, high_k]`` for continuous factors: float64 (n, F))."""
         return self.factor_space.sample_uniform(n, rng)
 
     def __repr__(self) -> str:
@@ -198,7 +212,7 @@ class CorrelatedSampler:
         method: str = "auto",
         max_grid_states: int = 5_000_000,
     ):
-        self.factor_space = as_factor_space(space)
+        self.factor_space = _discrete_space(space, "CorrelatedSampler")
         fs = self.factor_space
         check_choice("method", method, self.METHODS)
         max_grid_states = check_int("max_grid_states", max_grid_states, 1)
@@ -477,7 +491,7 @@ class WeakPairSampler:
         base: FactorSampler | None = None,
         reference_k: bool = False,
     ):
-        self.factor_space = as_factor_space(space)
+        self.factor_space = _discrete_space(space, "WeakPairSampler")
         fs = self.factor_space
         self.allow_same_value = bool(allow_same_value)
         self.reference_k = bool(reference_k)

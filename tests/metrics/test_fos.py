@@ -54,3 +54,4 @@ def test_fos_in_evaluate():
 
     result = evaluate(Two(), lambda x: x[:, 0, 0, :], ["fos"], num_train=256, progress=False)
     assert result["fos"]["values"]["fos"] == pytest.approx(0.0, abs=1e-12)  # independent uniform factors
+

@@ -408,7 +408,10 @@ def evaluate(
     its ``settings``, the ``seconds`` until it failed and ``"error"``: one line,
     ``"<ExceptionType>: <message>"`` (e.g. ``"ValueError: unsupervised: 4 samples for 10
     non-constant code dimensions: ..."``); when the shared splits cannot be encoded, every array
-    metric records ``"encoding the shared splits failed: ..."``. Values are always finite.
+    metric records ``"encoding the shared splits failed: ..."``. Values are always finite. On a
+    dataset with continuous factors (pendulum), the array metrics score each continuous factor cut
+    into :data:`FACTOR_BINS` equal-width bins of its range, recorded as
+    ``settings["discretised_factors"]`` (``{name: bins}``).
 
     Raises
     ------
@@ -465,6 +468,8 @@ def evaluate(
                 record["factors"] = [dataset.factor_names[k] for k in columns[name]]
             else:
                 record["factors"] = list(dataset.factor_names)
+            if info.kind == "array" and discretised_factors(dataset):
+                record["discretised_factors"] = discretised_factors(dataset)
             if name in skipped:
                 results[name] = {"values": {}, "settings": record, "seconds": 0.0,
                                  "skipped": SKIPPED_NO_POSTERIOR}
@@ -588,7 +593,37 @@ def _encode_shared(
     """Draw and encode the shared train split (then the test split, if any metric uses one)."""
     gen = np.random.default_rng(seed)
     num_train = max(resolved[n]["num_train"] for n in array_names)
-    out["train"] = sample_codes(dataset, rep, num_train, gen)
+    out["train"] = _discrete_split(dataset, *sample_codes(dataset, rep, num_train, gen))
     tests = [resolved[n]["num_test"] for n in array_names if METRICS[n].uses_test]
     if tests:
-        out["test"] = sample_codes(dataset, rep, max(tests), gen)
+        out["test"] = _discrete_split(dataset, *sample_codes(dataset, rep, max(tests), gen))
+
+
+#: Equal-width bins a continuous (or angle) factor is cut into for the array metrics.
+FACTOR_BINS = 20
+
+
+def discretised_factors(dataset: Any) -> dict[str, int]:
+    """The continuous factors of ``dataset`` and the number of bins the array metrics cut each into
+    (:data:`FACTOR_BINS` equal-width bins over the factor's declared ``[low, high]``); empty for a
+    dataset of discrete factors."""
+    space = dataset.factor_space
+    if getattr(space, "is_discrete", True):
+        return {}
+    return {f.name: FACTOR_BINS for f in space.factors if f.kind != "discrete"}
+
+
+def _discrete_split(dataset: Any, codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, factors)`` with every continuous factor replaced by its bin index
+    (:func:`discretised_factors`): ``min(floor((v - low) / (high - low) * bins), bins - 1)``."""
+    bins = discretised_factors(dataset)
+    if not bins:
+        return codes, factors
+    out = np.empty(factors.shape, dtype=np.int64)
+    for k, factor in enumerate(dataset.factor_space.factors):
+        if factor.kind == "discrete":
+            out[:, k] = factors[:, k]
+            continue
+        scaled = (factors[:, k] - factor.low) / (factor.high - factor.low)
+        out[:, k] = np.clip(np.floor(scaled * bins[factor.name]), 0, bins[factor.name] - 1)
+    return codes, out

@@ -53,3 +53,24 @@ def test_tad_errors():
         tad(np.random.rand(10, 2), np.arange(10).reshape(-1, 1) % 3)
     with pytest.raises(ValueError, match="min_auroc must be >= 0.5"):
         tad(np.random.rand(10, 2), np.arange(10).reshape(-1, 1) % 2, min_auroc=0.2)
+
+
+def test_learned_features_counts_latents_whose_range_exceeds_the_threshold():
+    from disentkit.metrics import evaluate, learned_features
+
+    codes = np.array([[0.1, 0.5, 0.0], [0.25, 0.9, 0.19], [0.2, 0.6, 0.0]])
+    assert learned_features(codes, np.zeros((3, 2))) == {"num_active": 1.0, "num_factors": 2.0}
+    assert learned_features(codes, threshold=0.1) == {"num_active": 3.0}
+    from disentkit.data import FactorSpace, GroundTruthData
+
+    class Two(GroundTruthData):
+        factor_space = FactorSpace(("a", "b"), (4, 4))
+        observation_shape = (1, 1, 3)
+
+        def _render(self, factors, rng):  # pixel 2 is constant: an inactive "latent"
+            out = np.zeros((len(factors), 1, 1, 3), dtype=np.float32)
+            out[:, 0, 0, :2] = factors / 3
+            return out
+
+    result = evaluate(Two(), lambda x: x[:, 0, 0, :], ["learned_features"], num_train=100, progress=False)
+    assert result["learned_features"]["values"] == {"num_active": 2.0, "num_factors": 2.0}

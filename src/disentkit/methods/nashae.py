@@ -14,8 +14,9 @@ the encoder from shrinking a latent to hide it) plays a game against an ensemble
    zero when no latent is predictable from the others.
 
 λ = 0 is the plain autoencoder baseline. Latents the game switches off stay nearly constant;
-:func:`active_latents` counts the others (max − min over encodings > 0.2), which the paper
-compares with the true number of factors.
+:func:`disentkit.metrics.active_latents` counts the others (max − min over encodings > 0.2; the
+``learned_features`` metric of :func:`disentkit.metrics.evaluate`), which the paper compares with
+the true number of factors.
 
 Reconstruction: the decoder returns logits and ``x̂ = sigmoid(logits)`` (images in [0, 1], like
 the rest of disentkit); with ``input_mean``/``input_std`` given, the squared error is measured in
@@ -30,7 +31,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +39,7 @@ from disentkit.data.batch import Batch
 from disentkit.losses import AdversarialCovarianceLoss
 from disentkit.methods.base import Capabilities, Method
 from disentkit.methods.vae import check_observation_shape, loss_precision
+from disentkit.metrics import active_latents
 from disentkit.nn import ConvDecoder, FCDecoder, build_backbone, glorot_init_
 from disentkit.nn.init import GeneratorLike, make_generator
 from disentkit.validation import check_choice, check_int, check_number
@@ -161,16 +162,6 @@ class RegressionEnsemble(nn.Module):
         h = F.selu(torch.baddbmm(self.b1, x, self.w1))
         h = F.selu(torch.baddbmm(self.b2, h, self.w2))
         return torch.baddbmm(self.b3, h, self.w3).squeeze(-1).T
-
-
-def active_latents(codes: Any, threshold: float = 0.2) -> np.ndarray:
-    """The latents NashAE counts as learned features: ``max − min`` over ``codes`` (N, D) above
-    ``threshold`` (0.2, for codes in [0, 1]); a boolean mask (D,)."""
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or codes.shape[0] < 1:
-        raise ValueError(f"codes must have shape (N, D) with N >= 1, got shape {codes.shape}")
-    check_number("threshold", threshold, 0.0, finite=True)
-    return (codes.max(axis=0) - codes.min(axis=0)) > threshold
 
 
 class NashAE(Method):

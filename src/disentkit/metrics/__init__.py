@@ -64,6 +64,8 @@ _EXPORTS = {
     "linear_probe": "_probe",
     "knn_accuracy": "_knn",
     "fos": "_fos",
+    "learned_features": "_active",
+    "active_latents": "_active",
     "tad": "_tad",  # binary attributes (CelebA); not in METRICS, call it on codes and attributes
     "auroc_matrix": "_tad",
     # need a dataset and a representation

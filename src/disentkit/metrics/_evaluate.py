@@ -95,6 +95,8 @@ METRICS: dict[str, MetricInfo] = {
                       "knn_accuracy", uses_test=True, names_factors=True),
     "fos": MetricInfo("array", "factorised support: HFS's pairwise Hausdorff distance on 128-code batches "
                       "(Roth et al.)", "fos"),
+    "learned_features": MetricInfo("array", "active latents (range > 0.2) against the number of factors "
+                                   "(NashAE, Yeats et al.)", "learned_features"),
     "beta_vae_score": MetricInfo("intervention", "BetaVAE score (Higgins et al.)", "beta_vae_score"),
     "factor_vae_score": MetricInfo("intervention", "FactorVAE score (Kim & Mnih)", "factor_vae_score"),
     "downstream_task_logistic_regression": MetricInfo(

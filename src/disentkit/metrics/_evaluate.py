@@ -128,6 +128,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "med": {"num_train": 10_000, "num_test": 10_000},
         "linear_probe": dict(_ARRAY_REFERENCE),
         "knn": {**_ARRAY_REFERENCE, "k": 20},
+        "fos": {"num_train": 1_024},  # 8 batches of 128 codes
+        "learned_features": {"num_train": 1_000},  # NashAE's 1,000 encodings
         "beta_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000},
         "factor_vae_score": {"batch_size": 64, "num_train": 10_000, "num_eval": 5_000,
                              "num_variance_estimate": 10_000, "prune_threshold": 0.05},
@@ -148,6 +150,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "med": dict(_ARRAY_FAST),
         "linear_probe": dict(_ARRAY_FAST),
         "knn": {**_ARRAY_FAST, "k": 20},
+        "fos": {"num_train": 512},  # 4 batches of 128 codes
+        "learned_features": {"num_train": 1_000},
         "beta_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250},
         "factor_vae_score": {"batch_size": 64, "num_train": 500, "num_eval": 250,
                              "num_variance_estimate": 2_000, "prune_threshold": 0.05},
@@ -370,6 +374,8 @@ def evaluate(
                                           10,000; test 5,000 each      test 1,000 each
         fairness                          train 10,000; 100 per value  train 2,000; 20 per value
         mig_sampled                       N = S = 10,000               N = S = 2,000
+        fos                               8 batches of 128 codes       4 batches of 128 codes
+        learned_features                  1,000 codes                  1,000 codes
         ================================  ===========================  ===========================
 
         The image counts are what cost time: "fast" encodes about 160,000 images on dSprites,

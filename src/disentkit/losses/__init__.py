@@ -12,6 +12,8 @@ docstring), one job per module:
 :mod:`.infomax`             :func:`local_global_scores`, :func:`infomax_loss`,
                             :class:`PriorMatchingLoss` (Deep InfoMax)
 :mod:`.nashae`              :class:`AdversarialCovarianceLoss`, :func:`batch_covariance` (NashAE)
+:mod:`.rate_reduction`      :func:`coding_rate`, :func:`class_coding_rate`, :func:`rate_reduction`,
+                            :func:`rate_reduction_between` (MCR², CTRL)
 ==========================  ==============================================================
 
 The VAE family's loss terms are plain tensor functions that live in
@@ -37,6 +39,7 @@ from disentkit.losses.infomax import (
 )
 from disentkit.losses.memory_bank import MemoryBank, NCELoss, NCESoftmaxLoss
 from disentkit.losses.nashae import AdversarialCovarianceLoss, batch_covariance
+from disentkit.losses.rate_reduction import class_coding_rate, coding_rate, rate_reduction, rate_reduction_between
 from disentkit.losses.vicreg import VICRegLoss
 from disentkit.methods.losses import (
     HFS_MATCHINGS,
@@ -77,11 +80,15 @@ __all__ = [
     "SimSiamLoss",
     "VICRegLoss",
     "batch_covariance",
+    "class_coding_rate",
+    "coding_rate",
     "infomax_loss",
     "local_global_scores",
     "multiview_contrastive_loss",
     "prior_discriminator_loss",
     "prior_generator_loss",
+    "rate_reduction",
+    "rate_reduction_between",
     # VAE family (disentkit.methods.losses)
     "HFS_MATCHINGS",
     "RECONSTRUCTIONS",

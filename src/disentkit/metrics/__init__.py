@@ -64,6 +64,7 @@ _EXPORTS = {
     "linear_probe": "_probe",
     "knn_accuracy": "_knn",
     "fos": "_fos",
+    "nearest_subspace_accuracy": "_subspace",  # CTRL's read-out for wide codes; not in METRICS
     "learned_features": "_active",
     "active_latents": "_active",
     "tad": "_tad",  # binary attributes (CelebA); not in METRICS, call it on codes and attributes

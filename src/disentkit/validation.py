@@ -11,7 +11,8 @@ the argument and the valid range or choices::
     'bf16'
 
 ``bool`` is never accepted as a number (``True`` is an ``int`` in Python, rarely what was meant);
-numpy integer and floating scalars are.
+numpy integer and floating scalars are. Numbers must be finite unless a check says otherwise
+(``check_number(..., finite=False)``).
 """
 
 from __future__ import annotations
@@ -37,21 +38,29 @@ def check_int(name: str, value: Any, minimum: int, *, maximum: int | None = None
 
 
 def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
-                 *, strict_min: bool = False, strict_max: bool = False, finite: bool = False) -> float:
+                 *, strict_min: bool = False, strict_max: bool = False, finite: bool = True) -> float:
     """``value`` as a ``float`` within the bounds (``strict_*``: the bound itself is excluded).
 
-    NaN is always rejected; ``finite=True`` rejects infinities too.
+    NaN is always rejected. Infinities are rejected too (``finite=False`` lets ``±inf`` through where
+    it means something), and so is an integer too large for a float: a YAML or command-line literal
+    such as ``1e999`` or ``.inf`` reaches a config as ``inf`` and is refused when the config is built.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value \
-            or (finite and not math.isfinite(value)):
-        raise ValueError(f"{name} must be a {'finite ' if finite else ''}number, got {value!r}")
-    bad_min = minimum is not None and (value <= minimum if strict_min else value < minimum)
-    bad_max = maximum is not None and (value >= maximum if strict_max else value > maximum)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range (10**400)
+        raise ValueError(f"{name} must be a finite number, got an integer too large for a float "
+                         f"({len(str(value))} digits)") from None
+    if finite and not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    bad_min = minimum is not None and (number <= minimum if strict_min else number < minimum)
+    bad_max = maximum is not None and (number >= maximum if strict_max else number > maximum)
     if bad_min or bad_max:
         lo = "" if minimum is None else f"{'>' if strict_min else '>='} {minimum}"
         hi = "" if maximum is None else f"{'<' if strict_max else '<='} {maximum}"
         raise ValueError(f"{name} must be {' and '.join(s for s in (lo, hi) if s)}, got {value!r}")
-    return float(value)
+    return number
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:

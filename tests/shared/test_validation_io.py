@@ -28,7 +28,9 @@ def test_check_int_accepts_python_and_numpy_ints_and_rejects_the_rest():
 def test_check_number_bounds_strictness_and_finiteness():
     assert check_number("lr", 1, 0.0, strict_min=True) == 1.0
     assert type(check_number("x", np.float32(0.5), 0, 1)) is float
-    assert check_number("x", float("inf")) == float("inf")  # unbounded: inf allowed unless finite=True
+    assert check_number("x", float("inf"), finite=False) == float("inf")  # inf only where asked for
+    with pytest.raises(ValueError, match=r"^x must be a finite number, got inf$"):
+        check_number("x", float("inf"))
     with pytest.raises(ValueError, match=r"^lr must be > 0.0, got 0.0$"):
         check_number("lr", 0.0, 0.0, strict_min=True)
     with pytest.raises(ValueError, match=r"^b must be >= 0.0 and < 1.0, got 1.0$"):

@@ -12,7 +12,6 @@ stated on each config.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
 
 from disentkit.methods.losses import RECONSTRUCTIONS
 from disentkit.validation import check_choice, check_int, check_number  # noqa: F401  (re-exported)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from disentkit.io import atomic_path, write_json_atomic
-from disentkit.study.records import SPEC_FILE, read_json, read_status, run_dir, write_status
+from disentkit.study.locks import RunLock
+from disentkit.study.records import (SPEC_FILE, describe_error, read_json, read_status, record_status, run_dir,
+                                     write_status)
 from disentkit.study.spec import RunSpec
 
 RunFunction = Callable[[RunSpec, Path], dict[str, Any]]
@@ -102,28 +104,57 @@ def execute_run(run: RunSpec, study_dir: str | Path, run_fn: RunFunction | None 
                 num_threads: int | None = None) -> dict[str, Any]:
     """Run one study run in this process and record its outcome; never raises for a failing run.
 
+    The process first takes the run's lock (:class:`~disentkit.study.locks.RunLock`), and holds it
+    until the outcome is recorded. A run that another live process holds is left alone: the status
+    returned is the one on disk with ``held_by`` (the holder's pid, host and start time). A run that
+    is found done once the lock is taken (another process finished it meanwhile) is not run again:
+    its status is returned with ``already_done``.
+
     The run's folder gets ``run_spec.json`` and a ``status.json`` that moves running -> done | failed
-    (with the error and traceback). ``num_threads`` sets torch's CPU threads for the run, unless the
-    run's own config fixes them (``train.num_threads``), which then holds for its evaluation too, so
-    a run's numbers do not depend on the executor that ran it.
+    (with the error and traceback). A status that cannot be written (a full or read-only disk) is
+    returned with ``status_error`` instead (:func:`~disentkit.study.records.record_status`); a
+    failure to write anything else fails the run with the error, the disk's state and the path
+    (:func:`~disentkit.study.records.describe_error`). ``num_threads`` sets torch's CPU threads for
+    the run, unless the run's own config fixes them (``train.num_threads``), which then holds for its
+    evaluation too, so a run's numbers do not depend on the executor that ran it.
     """
     folder = run_dir(Path(study_dir), run.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    if read_json(folder / SPEC_FILE) is None:
-        write_json_atomic(folder / SPEC_FILE, {"run_id": run.run_id, **run.config}, sort_keys=True, default=str)
-    num_threads = run.train.get("num_threads") or num_threads
-    if num_threads:
-        import torch
-
-        torch.set_num_threads(num_threads)
-    start = time.time()
-    write_status(folder, "running", started=start, pid=os.getpid())
+    lock = RunLock(folder)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        acquired = lock.acquire()
+    except OSError as err:  # no lock, so not ours to record: the executor reports it
+        error = describe_error(err, folder)
+        return {"state": "failed", "error": error, "status_error": f"the run was not started: {error}"}
+    if not acquired:
+        return {**read_status(folder), "held_by": lock.holder or {}}
+    try:
+        return _execute_locked(run, folder, run_fn, num_threads, lock.previous)
+    finally:
+        lock.release()
+
+
+def _execute_locked(run: RunSpec, folder: Path, run_fn: RunFunction | None, num_threads: int | None,
+                    previous: dict[str, Any] | None) -> dict[str, Any]:
+    status = read_status(folder)
+    if status["state"] == "done":
+        return {**status, "already_done": True}
+    start = time.time()
+    try:
+        if read_json(folder / SPEC_FILE) is None:
+            write_json_atomic(folder / SPEC_FILE, {"run_id": run.run_id, **run.config}, sort_keys=True, default=str)
+        num_threads = run.train.get("num_threads") or num_threads
+        if num_threads:
+            import torch
+
+            torch.set_num_threads(num_threads)
+        # a dead holder's lock, taken over, is named in the record (its pid, host and start)
+        write_status(folder, "running", started=start, pid=os.getpid(), took_over=previous)
         (run_fn or train_and_evaluate)(run, folder)
+        return write_status(folder, "done", seconds=time.time() - start, finished=time.time())
     except BaseException as err:  # record every failure, including KeyboardInterrupt in a worker
-        write_status(folder, "failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                     seconds=time.time() - start)
+        status = record_status(folder, "failed", error=describe_error(err, folder),
+                               traceback=traceback.format_exc(), seconds=time.time() - start, pid=os.getpid())
         if not isinstance(err, Exception):
             raise
-        return read_status(folder)
-    return write_status(folder, "done", seconds=time.time() - start, finished=time.time())
+        return status

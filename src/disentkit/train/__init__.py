@@ -6,6 +6,6 @@
 """
 
 from disentkit.train.config import TrainConfig
-from disentkit.train.trainer import NonFiniteLossError, load_config, load_run, train
+from disentkit.train.trainer import CheckpointWarning, NonFiniteLossError, load_config, load_run, train
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "load_config", "load_run", "train"]
+__all__ = ["CheckpointWarning", "NonFiniteLossError", "TrainConfig", "load_config", "load_run", "train"]

@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import contextlib
+import sys
+import warnings
+from typing import Any, Iterator
 
 
 def register(subparsers: Any) -> None:
@@ -114,11 +117,32 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return config.set_values(args.assignments) if args.assignments else config
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Print warnings raised in the block as ``disentkit: warning: MESSAGE`` lines on stderr."""
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        print(f"disentkit: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for a failed file operation: what failed (``strerror``) and the path(s)."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return f"{err.strerror or err}: {paths}" if paths else f"{err.strerror or err}"
+
+
 def _train_command(args: argparse.Namespace) -> int:
     from disentkit.train.trainer import train
 
     config = config_from_args(args)  # every error is raised here, before any work
-    run_dir = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    with _one_line_warnings():
+        try:
+            run_dir = train(config, args.out, resume=args.resume, progress=not args.quiet)
+        except OSError as err:  # no space left, permission denied, ...: one line naming the path
+            raise ValueError(f"training into {args.out} failed: {os_error_message(err)}") from err
     print(run_dir)
     return 0
 

@@ -11,6 +11,12 @@ torch's global generators (for methods that draw from them). A checkpoint stores
 the weights, every optimiser state, the torch CPU and CUDA generator states, the stream position
 and the pending log terms, so a resumed run ends bit-identical to an uninterrupted one on the same
 machine (same thread count and device).
+
+Resuming is guarded: every checkpoint records the resolved config it was written under and the
+SHA-256 of its files (:mod:`disentkit.train.checkpoint`). ``resume=True`` takes the newest
+checkpoint that verifies (a corrupt newer one is reported, and set aside as ``corrupt-step_N``),
+refuses a config that differs from that checkpoint's (or from ``config.json``) outside
+:data:`_RESUMABLE_CHANGES`, and refuses ``steps`` below the checkpoint's step.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import dataclasses
 import json
 import os
 import platform
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,8 +43,13 @@ CONFIG_FILE = "config.json"
 RUN_FILE = "run.json"
 LOG_FILE = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
-# fields that may change when a run is resumed (they do not change the numbers)
+# fields that may change when a run is resumed (they do not change the numbers); ``steps`` only for
+# methods whose schedules do not depend on the run's length, and never below the checkpoint's step
 _RESUMABLE_CHANGES = {"steps", "images", "checkpoint_every", "log_every", "keep_checkpoints", "prefetch"}
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint failed verification and an older one is used instead (the message names it)."""
 
 
 class NonFiniteLossError(ValueError):
@@ -145,21 +157,144 @@ def build_stream(config: TrainConfig, dataset: Any, method: Any, seed: int, devi
     return BatchStream(dataset, config.batch_size, seed, batches=batches, device=device, prefetch=config.prefetch)
 
 
-def _check_resume(config: TrainConfig, run_dir: Path) -> None:
-    saved_path = run_dir / CONFIG_FILE
-    if not saved_path.exists():
-        return
-    saved = json.loads(saved_path.read_text())
-    now = config.to_dict()
+def _check_out_dir(run_dir: Path) -> None:
+    """A run directory must be (or become) a folder: neither it nor an existing parent is a file."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == run_dir else f"cannot be made: {path} is a file"
+                raise ValueError(f"the run directory {run_dir} {where}, not a folder; choose a folder for the run")
+            return
+
+
+def _trained(run_dir: Path) -> str | None:
+    """What in ``run_dir`` shows that steps were trained (checkpoints, final weights), or None.
+
+    A folder with only ``config.json`` / ``run.json`` / a log (a run that failed before its first
+    checkpoint) holds nothing to continue: a new run may start over in it.
+    """
+    found = ckpt.list_checkpoints(run_dir / CHECKPOINTS)
+    if found:
+        return f"checkpoint {found[-1][1]}"
+    if (run_dir / ckpt.WEIGHTS).is_file():
+        return f"final weights {run_dir / ckpt.WEIGHTS}"
+    return None
+
+
+class _Resumable:
+    """The newest checkpoint that verifies, read into memory, and the newer ones that failed."""
+
+    def __init__(self, folder: Path, state: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+                 failed: list[ckpt.CheckpointError]):
+        self.folder, self.state, self.failed = folder, state, failed
+        self.step = int(state[2]["step"])
+        self.config = state[2].get("config")
+
+    def set_failed_aside(self) -> list[str]:
+        """Rename the checkpoints that failed to ``corrupt-step_N`` (kept for inspection, never loaded)."""
+        moved = []
+        for err in self.failed:
+            target = err.folder.with_name(f"corrupt-{err.folder.name}")
+            n = 1
+            while target.exists():
+                n += 1
+                target = err.folder.with_name(f"corrupt-{err.folder.name}-{n}")
+            os.replace(err.folder, target)
+            moved.append(str(target))
+        return moved
+
+
+def _newest_verified(run_dir: Path) -> _Resumable | None:
+    """The newest checkpoint of ``run_dir`` that verifies (None when there is none at all).
+
+    Each one that fails is reported with a :class:`CheckpointWarning`; when none verifies, a
+    one-line ValueError names every folder and file at fault.
+    """
+    found = ckpt.list_checkpoints(run_dir / CHECKPOINTS)
+    failed: list[ckpt.CheckpointError] = []
+    for step, folder in reversed(found):
+        try:
+            state = ckpt.load_checkpoint(folder)
+            if state[2]["step"] != step:
+                raise ckpt.CheckpointError(folder, f"is corrupt: {ckpt.JSON_STATE} records step {state[2]['step']}")
+        except ckpt.CheckpointError as err:
+            failed.append(err)
+            older = "trying an older checkpoint" if len(failed) < len(found) else "no older checkpoint is left"
+            warnings.warn(f"{err}; {older}", CheckpointWarning, stacklevel=3)
+            continue
+        return _Resumable(folder, state, failed)
+    if failed:
+        raise ValueError(f"cannot resume {run_dir}: no checkpoint verifies ({'; '.join(map(str, failed))}); "
+                         f"delete {run_dir} (or train into another folder) to start over")
+    return None
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with the parameter groups spread into dotted keys (``method_params.beta``)."""
+    out: dict[str, Any] = {}
+    for key, value in json.loads(json.dumps(config, default=str)).items():  # the values as JSON reads them
+        if key in _config._PARAM_GROUPS and isinstance(value, dict):
+            out.update({f"{key}.{sub}": v for sub, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _read_saved_config(path: Path, *, required: bool) -> dict[str, Any] | None:
+    """``config.json`` as a dict (None when absent). Unreadable: a ValueError naming it when
+    ``required`` (nothing else records the config), else a warning (the checkpoint's config rules)."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds a {type(saved).__name__}, not a config")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        problem = f"{path} is unreadable ({type(err).__name__}: {err})"
+        if required:
+            raise ValueError(f"cannot resume: {problem}; restore it, or delete {path.parent} to start over") from None
+        warnings.warn(f"{problem}; the checkpoint's config is used and {path.name} rewritten", CheckpointWarning,
+                      stacklevel=4)
+        return None
+    return saved
+
+
+def _check_resume(config: TrainConfig, run_dir: Path, resumable: _Resumable | None) -> None:
+    """Refuse to continue ``run_dir`` under ``config`` when it would mix two runs.
+
+    The config is compared with the resolved config recorded in the checkpoint resumed from and
+    with ``config.json``: only the fields in :data:`_RESUMABLE_CHANGES` may differ (``steps`` not
+    for methods whose schedules are laid over the run's length), and ``steps`` may not fall below
+    the checkpoint's step.
+    """
+    recorded = resumable is not None and isinstance(resumable.config, dict)
+    from_file = _read_saved_config(run_dir / CONFIG_FILE, required=not recorded)
+    saved = {f"{CONFIG_FILE} ({run_dir / CONFIG_FILE})": from_file}
+    if resumable is not None:
+        saved = {f"checkpoint {resumable.folder}": resumable.config, **saved}
+    saved = {where: cfg for where, cfg in saved.items() if isinstance(cfg, dict)}
+    if not saved:
+        where = f"checkpoint {resumable.folder}" if resumable is not None else f"{run_dir / ckpt.WEIGHTS}"
+        raise ValueError(f"cannot resume {run_dir}: {CONFIG_FILE} is missing and {where} does not record the config "
+                         f"it was trained with; restore {run_dir / CONFIG_FILE}, or delete {run_dir} to start over")
     allowed = set(_RESUMABLE_CHANGES)
     if _config._method_registry().method_class(config.method).schedules_depend_on_steps:
         allowed.discard("steps")  # the schedules (warm-up, cosine, EMA momentum) are laid over the run's length
-    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in allowed)
-    if changed:
-        raise ValueError(
-            f"cannot resume {run_dir}: the config differs in {changed} "
-            f"(only {sorted(allowed)} may change on resume)"
-        )
+    now = _flat(config.to_dict())
+    for where, cfg in saved.items():
+        before = _flat(cfg)
+        changed = sorted(k for k in set(before) | set(now)
+                         if before.get(k) != now.get(k) and k.partition(".")[0] not in allowed)
+        if changed:
+            shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            raise ValueError(
+                f"cannot resume {run_dir}: the config differs in {changed} from the {where} ({shown}); "
+                f"only {sorted(allowed)} may change on resume; train into another folder to change the others"
+            )
+    if resumable is not None and config.steps < resumable.step:
+        raise ValueError(f"cannot resume {run_dir}: steps={config.steps} is below the step of its newest checkpoint "
+                         f"{resumable.folder} ({resumable.step}); pass steps >= {resumable.step} (--steps), or "
+                         "train into another folder")
 
 
 def _environment(device: torch.device, threads: int) -> dict[str, Any]:
@@ -195,18 +330,23 @@ class _Session:
         self.autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
                          if config.precision == "bf16" else contextlib.nullcontext())
 
-    def restore(self, folder: Path) -> int:
-        """Load a checkpoint (weights, optimisers, RNG, log, stream); returns its step."""
-        weights, tensor_state, json_state = ckpt.load_checkpoint(folder)
-        self.method.load_state_dict(weights, strict=True)
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(tensor_state["optimizers"][name])
-        for name, scheduler in self.schedulers.items():
-            scheduler.load_state_dict(tensor_state["schedulers"][name])
-        _set_rng_state(tensor_state["rng"], self.device)
-        self.log.load_state_dict(tensor_state["log"])
-        self.stream.load_state_dict(json_state["stream"])
-        return int(json_state["step"])
+    def restore(self, resumable: _Resumable) -> int:
+        """Load a verified checkpoint (weights, optimisers, RNG, log, stream); returns its step."""
+        weights, tensor_state, json_state = resumable.state
+        try:
+            self.method.load_state_dict(weights, strict=True)
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(tensor_state["optimizers"][name])
+            for name, scheduler in self.schedulers.items():
+                scheduler.load_state_dict(tensor_state["schedulers"][name])
+            _set_rng_state(tensor_state["rng"], self.device)
+            self.log.load_state_dict(tensor_state["log"])
+            self.stream.load_state_dict(json_state["stream"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise ValueError(f"checkpoint {resumable.folder} does not fit method {self.config.method!r} "
+                             f"({type(err).__name__}: {first}); delete it, or train into another folder") from None
+        return resumable.step
 
     def save(self, step: int) -> Path:
         """Write the checkpoint after ``step`` steps (atomically)."""
@@ -216,8 +356,10 @@ class _Session:
             "rng": _rng_state(self.device),
             "log": self.log.state_dict(),
         }
-        return ckpt.save_checkpoint(self.root, step, self.method, tensor_state,
-                                    {"stream": self.stream.state_dict()}, keep=self.config.keep_checkpoints)
+        config = self.config.to_dict()
+        json_state = {"stream": self.stream.state_dict(), "config": config, "config_sha256": ckpt.config_sha256(config)}
+        return ckpt.save_checkpoint(self.root, step, self.method, tensor_state, json_state,
+                                    keep=self.config.keep_checkpoints)
 
     def step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw a batch and take one optimisation step; returns the detached terms."""
@@ -247,29 +389,46 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, r
     ----------
     config: a :class:`TrainConfig` (or its dict).
     out_dir: the run directory; a new run needs it empty of runs.
-    resume: continue from the newest checkpoint in ``out_dir`` (from scratch when there is none).
-        Only ``steps``, ``images``, ``checkpoint_every``, ``log_every``, ``keep_checkpoints`` and
-        ``prefetch`` may differ from the saved config. The result is bit-identical to an
-        uninterrupted run on the same machine.
+    resume: continue from the newest checkpoint in ``out_dir`` that verifies (from scratch when
+        there is none). A checkpoint whose files do not match their recorded SHA-256 (truncated,
+        corrupt, incomplete) is reported with a :class:`CheckpointWarning` naming it, renamed to
+        ``corrupt-step_N`` and the next older one is used (keep several with ``keep_checkpoints``);
+        when none verifies, a ValueError names them. Checkpoints written before checksums existed
+        are accepted when every file reads. The config is compared with the one the checkpoint was
+        written under and with ``config.json``: only ``steps``, ``images``, ``checkpoint_every``,
+        ``log_every``, ``keep_checkpoints`` and ``prefetch`` (:data:`_RESUMABLE_CHANGES`) may
+        differ, ``steps`` not for methods whose schedules depend on the run's length
+        (``schedules_depend_on_steps``) and never below the checkpoint's step. The result is
+        bit-identical to an uninterrupted run on the same machine.
     progress: show a tqdm progress bar with the loss terms.
+
+    A folder left by a run that failed before its first checkpoint (``config.json`` and a log, no
+    checkpoint, no weights) holds nothing to continue: a new run (with or without ``resume``)
+    starts over in it, replacing ``config.json``.
 
     Raises
     ------
-    ValueError: a bad config, or ``out_dir`` already holds a run and ``resume`` is false.
-    NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+    ValueError: a bad config; ``out_dir`` is a file; ``out_dir`` already holds trained steps and
+        ``resume`` is false; a resume that would mix configs or finds no checkpoint that verifies.
+    NonFiniteLossError: the loss became NaN or infinite (the last checkpoint that verified, or was
+        written by this run, is kept and named).
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig or a dict, got {type(config).__name__}")
     run_dir = Path(out_dir)
-    if not resume and ((run_dir / CONFIG_FILE).exists() or ckpt.list_checkpoints(run_dir / CHECKPOINTS)):
-        raise ValueError(f"{run_dir} already holds a run; pass resume=True (--resume) or choose another directory")
+    _check_out_dir(run_dir)
+    trained = _trained(run_dir)
+    if not resume and trained:
+        raise ValueError(f"{run_dir} already holds a run ({trained}); pass resume=True (--resume) to continue it, "
+                         f"or delete {run_dir} or choose another directory to start over")
     device = resolve_device(config.device)
     dataset = build_dataset(config)
     config = fill_from_dataset(config, dataset)
-    if resume:
-        _check_resume(config, run_dir)
+    resumable = _newest_verified(run_dir) if resume else None
+    if resume and trained:  # nothing trained yet (a run that failed at its start): nothing to mix
+        _check_resume(config, run_dir, resumable)
     cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
     # the caller's global torch RNG and thread count are left as they were
@@ -277,17 +436,19 @@ def train(config: TrainConfig | dict[str, Any], out_dir: str | os.PathLike, *, r
         session = _Session(config, dataset, device, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt.remove_partial(session.root)
-        start, last_good = 0, None
-        if resume:
-            if (last_good := ckpt.latest_checkpoint(session.root)) is not None:
-                start = session.restore(last_good)
-            session.log.truncate_after(start)  # records a killed attempt wrote after its checkpoint
+        start, last_good, set_aside = 0, None, []
+        if resumable is not None:
+            start, last_good = session.restore(resumable), resumable.folder
+            set_aside = resumable.set_failed_aside()
+        session.log.truncate_after(start)  # records a killed or failed attempt wrote after its checkpoint
         write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
         env = _environment(device, threads)
         write_json_atomic(run_dir / RUN_FILE, {"observation_shape": list(dataset.observation_shape),
                                                "method": config.method, "dataset": config.dataset, **env})
         log = session.log
-        log.write_event({"event": "resume" if start else "start", "step": start, **env, "config": config.to_dict()})
+        skipped = {"corrupt_checkpoints": set_aside} if set_aside else {}
+        log.write_event({"event": "resume" if start else "start", "step": start, **env, **skipped,
+                         "config": config.to_dict()})
         bar = _progress(progress, config.steps, start)
         log.reset_clock()
         try:

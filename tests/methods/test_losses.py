@@ -349,3 +349,25 @@ def test_ada_gvae_shared_dims_and_aggregates():
     np.testing.assert_allclose(ml_mu.numpy(), [[1.5, 0.0]], atol=1e-12)
     with pytest.raises(ValueError, match="gvae, mlvae"):
         aggregate_posterior(m_a, v_a, m_b, v_b, "mean")
+
+
+def test_vae_config_selects_the_hfs_matching():
+    from disentkit import methods
+    from disentkit.methods.losses import sample_latent_pairs
+
+    x = torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    for matching in L.HFS_MATCHINGS:
+        model = methods.get("beta_vae", (1, 64, 64), seed=0, beta=0.0, hfs_gamma=5.0, hfs_matching=matching,
+                            hfs_temperatures=(0.5, 2.0))
+        twin = methods.get("beta_vae", (1, 64, 64), seed=0)
+        terms = model(x, 0)
+        mu, logvar = twin.encode(x)  # the same weights (same seed), so the same means
+        twin.sample_latent(mu, logvar)  # the draws forward makes before the pairs
+        pairs = sample_latent_pairs(10, 25, twin.generator)
+        want = L.hausdorff_factorized_support(mu, pairs, matching, (0.5, 2.0))
+        assert terms["hfs"].item() == pytest.approx(want.item(), rel=1e-6)
+        assert terms["loss"].item() == pytest.approx(terms["reconstruction"].item() + 5.0 * want.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="hfs_matching must be one of"):
+        methods.config_for("beta_vae", {"hfs_matching": "hausdorff_prob"})
+    with pytest.raises(ValueError, match=r"hfs_temperatures\[1\] must be > 0.0"):
+        methods.config_for("beta_tc_vae", {"hfs_temperatures": (1.0, 0.0)})

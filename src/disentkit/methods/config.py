@@ -11,9 +11,10 @@ stated on each config.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from disentkit.methods.losses import RECONSTRUCTIONS
+from disentkit.methods.losses import HFS_MATCHINGS, RECONSTRUCTIONS
 from disentkit.validation import check_choice, check_int, check_number  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("conv", "fc")
@@ -35,6 +36,9 @@ class VAEConfig:
     blur_radius, blur_weight: the box kernel radius r (size 2r+1; 31) and weight w_k (3969).
     hfs_gamma: weight γ of the HFS regulariser on the posterior means (0 = off; Roth et al. 2023).
     hfs_pairs: latent pairs sampled per step for HFS (25, or all D(D-1)/2 if fewer).
+    hfs_matching: ``"hausdorff_hard"`` (the reference default), ``"hausdorff_hard_mean"`` or
+        ``"hausdorff_soft_full"`` (:func:`~disentkit.methods.losses.hausdorff_factorized_support`).
+    hfs_temperatures: (τ1, τ2) of the soft matching ((1, 1)).
     """
 
     latent_dim: int = 10
@@ -48,6 +52,8 @@ class VAEConfig:
     blur_weight: float = 3969.0
     hfs_gamma: float = 0.0
     hfs_pairs: int = 25
+    hfs_matching: str = "hausdorff_hard"
+    hfs_temperatures: Sequence[float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         self.latent_dim = check_int("latent_dim", self.latent_dim, 1)
@@ -61,3 +67,9 @@ class VAEConfig:
         self.blur_weight = check_number("blur_weight", self.blur_weight, 0.0)
         self.hfs_gamma = check_number("hfs_gamma", self.hfs_gamma, 0.0)
         self.hfs_pairs = check_int("hfs_pairs", self.hfs_pairs, 1)
+        check_choice("hfs_matching", self.hfs_matching, HFS_MATCHINGS)
+        if isinstance(self.hfs_temperatures, (str, bytes)) or not isinstance(self.hfs_temperatures, Sequence) \
+                or len(self.hfs_temperatures) != 2:
+            raise ValueError(f"hfs_temperatures must be a pair (tau1, tau2), got {self.hfs_temperatures!r}")
+        self.hfs_temperatures = tuple(check_number(f"hfs_temperatures[{i}]", t, 0.0, strict_min=True)
+                                      for i, t in enumerate(self.hfs_temperatures))

@@ -141,9 +141,11 @@ class GaussianVAE(Method):
         return kl, {}
 
     def hfs(self, mu: torch.Tensor) -> torch.Tensor:
-        """HFS on the posterior means over ``hfs_pairs`` latent pairs drawn from the generator."""
-        pairs = sample_latent_pairs(mu.shape[1], self.config.hfs_pairs, self.generator)
-        return hausdorff_factorized_support(mu, pairs)
+        """HFS on the posterior means over ``hfs_pairs`` latent pairs drawn from the generator, with the
+        config's ``hfs_matching``."""
+        cfg = self.config
+        pairs = sample_latent_pairs(mu.shape[1], cfg.hfs_pairs, self.generator)
+        return hausdorff_factorized_support(mu, pairs, cfg.hfs_matching, cfg.hfs_temperatures)
 
     def forward(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         """Every loss term for one batch, with gradients (``"loss"`` is the VAE's total).

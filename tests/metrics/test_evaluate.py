@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from disentkit.data import FactorSpace, GroundTruthData
 from disentkit.metrics import (
     METRICS,
     dci,
@@ -23,8 +22,8 @@ from disentkit.metrics import (
 )
 from disentkit.metrics._evaluate import PRESETS, SKIPPED_NO_POSTERIOR, _select, metric_seed
 from disentkit.metrics._representation import has_posterior, missing_posterior
+from _pixel_factors import SIZES, PixelFactors, identity
 
-SIZES = (3, 4, 5)
 ARRAY = ["mig", "sap", "dci", "modularity_explicitness", "irs", "unsupervised", "med", "linear_probe",
          "knn"]
 TINY = dict(num_train=200, num_test=100)
@@ -35,28 +34,6 @@ TINY_INTERVENTION = {
     "downstream_task_boosted_trees": {"num_train": [20, 60]},
     "fairness": {"num_test_points_per_class": 5},
 }
-
-
-class PixelFactors(GroundTruthData):
-    """Three factors drawn as the intensities of a 1x3 image: pixel k = v_k / (|V_k| - 1)."""
-
-    def __init__(self):
-        self._space = FactorSpace(("f0", "f1", "f2"), SIZES)
-
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (1, 1, 3)
-
-    def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        return (factors / (np.asarray(SIZES, dtype=np.float32) - 1)).astype(np.float32)[:, None, None, :]
-
-
-def identity(images: np.ndarray) -> np.ndarray:
-    return np.rint(images[:, 0, 0, :] * (np.asarray(SIZES) - 1))
 
 
 class Counting:

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from disentkit.data import FactorSpace, GroundTruthData
 from disentkit.metrics import (
     beta_vae_score,
     downstream_task,
@@ -25,32 +24,7 @@ from disentkit.metrics._representation import (
     posterior_of,
     sampled_representation,
 )
-
-SIZES = (3, 4, 5)
-
-
-class PixelFactors(GroundTruthData):
-    """Three factors drawn as the intensities of a 1x3 image: pixel k = v_k / (|V_k| - 1)."""
-
-    def __init__(self, sizes: tuple[int, ...] = SIZES):
-        self._space = FactorSpace(tuple(f"f{k}" for k in range(len(sizes))), sizes)
-
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (1, 1, self.num_factors)
-
-    def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        scale = np.asarray(self.factor_sizes, dtype=np.float32) - 1
-        return (factors / scale).astype(np.float32)[:, None, None, :]
-
-
-def identity(images: np.ndarray) -> np.ndarray:
-    """Reads the factor values back: codes (N, F) = pixel * (|V_k| - 1)."""
-    return images[:, 0, 0, :] * (np.asarray(SIZES) - 1)
+from _pixel_factors import SIZES, PixelFactors, identity
 
 
 class Noise:

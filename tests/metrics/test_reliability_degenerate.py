@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
 
-from disentkit.data import FactorSpace, GroundTruthData
 from disentkit.metrics import (
     dci,
     downstream_task,
@@ -39,6 +38,7 @@ from disentkit.metrics import (
 from disentkit.metrics._dci import dci_completeness, dci_disentanglement, gbt_importance_matrix
 from disentkit.metrics._gbt import FastGBTClassifier, share_among_equivalent
 from disentkit.metrics._sap import discrete_score_matrix
+from _pixel_factors import PixelFactors, identity
 
 N, N_TEST, D = 300, 120, 4
 # a clear majority class, so "the most frequent class" is never a tie
@@ -274,29 +274,6 @@ def test_explicitness_on_a_one_sample_test_split_is_an_error_not_nan():
 
 
 # --------------------------------------------------------------------------- dataset-level metrics
-SIZES = (3, 4, 5)
-
-
-class PixelFactors(GroundTruthData):
-    """Three factors drawn as the intensities of a 1x3 image."""
-
-    def __init__(self):
-        self._space = FactorSpace(("f0", "f1", "f2"), SIZES)
-
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return (1, 1, 3)
-
-    def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        return (factors / (np.asarray(SIZES, dtype=np.float32) - 1)).astype(np.float32)[:, None, None, :]
-
-
-def identity(images: np.ndarray) -> np.ndarray:
-    return np.rint(images[:, 0, 0, :] * (np.asarray(SIZES) - 1))
 
 
 def collapsed(images: np.ndarray) -> np.ndarray:

@@ -97,3 +97,16 @@ def registry_with_tiny(real: types.ModuleType) -> types.SimpleNamespace:
 
 
 TINY_DATA = {"dataset": "dummy", "dataset_params": {"num_factors": 3, "size": 4, "image_size": 8}}
+
+
+def crash_tiny_at(monkeypatch, crash_step: int):
+    """Make ``TinyVAE.train_step`` raise KeyboardInterrupt at ``crash_step``; returns the undo."""
+    real_step = TinyVAE.train_step
+
+    def crashing(self, batch, step, optimizers):
+        if step == crash_step:
+            raise KeyboardInterrupt
+        return real_step(self, batch, step, optimizers)
+
+    monkeypatch.setattr(TinyVAE, "train_step", crashing)
+    return lambda: monkeypatch.setattr(TinyVAE, "train_step", real_step)

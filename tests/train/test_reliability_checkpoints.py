@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _train_standins import TINY, TINY_DATA, TinyVAE
+from _train_standins import TINY, TINY_DATA, TinyVAE, crash_tiny_at
 from disentkit.cli import main
 from disentkit.train import NonFiniteLossError, TrainConfig, train
 from disentkit.train import checkpoint as ckpt
@@ -50,17 +50,10 @@ def _garbage(path: Path) -> None:
 
 def _interrupted(tmp_path: Path, monkeypatch, name: str, crash_step: int = 35) -> Path:
     """A 40-step run killed at ``crash_step`` (checkpoints at 10, 20, 30 kept)."""
-    real_step = TinyVAE.train_step
-
-    def crashing(self, batch, step, optimizers):
-        if step == crash_step:
-            raise KeyboardInterrupt
-        return real_step(self, batch, step, optimizers)
-
-    monkeypatch.setattr(TinyVAE, "train_step", crashing)
+    restore = crash_tiny_at(monkeypatch, crash_step)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(steps=40), tmp_path / name, progress=False)
-    monkeypatch.setattr(TinyVAE, "train_step", real_step)
+    restore()
     return tmp_path / name
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from _train_standins import TINY, TINY_DATA, TinyVAE
+from _train_standins import TINY, TINY_DATA, TinyVAE, crash_tiny_at
 from disentkit.train import NonFiniteLossError, TrainConfig, load_run, train
 from disentkit.train import checkpoint as ckpt
 from disentkit.train import trainer
@@ -26,19 +26,6 @@ def _cfg(**kw) -> TrainConfig:
 def _records(run) -> list[dict]:
     lines = (run / "train_log.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if "event" not in r]
-
-
-def _crash_tiny_at(monkeypatch, crash_step: int):
-    """Make ``TinyVAE.train_step`` raise KeyboardInterrupt at ``crash_step``; returns the undo."""
-    real_step = TinyVAE.train_step
-
-    def crashing(self, batch, step, optimizers):
-        if step == crash_step:
-            raise KeyboardInterrupt
-        return real_step(self, batch, step, optimizers)
-
-    monkeypatch.setattr(TinyVAE, "train_step", crashing)
-    return lambda: monkeypatch.setattr(TinyVAE, "train_step", real_step)
 
 
 def test_same_seed_same_run_different_seed_differs(tiny_registry, tmp_path):
@@ -114,7 +101,7 @@ def test_resume_after_crash_and_extend_are_bit_identical(tiny_registry, tmp_path
     # log every 4 steps, checkpoint every 10: the checkpoint at 20 carries 0 pending steps, at 30 two
     ref = train(_cfg(steps=40, log_every=4), tmp_path / "ref", progress=False)
     # a crash at step 37 (between the checkpoints at 30 and 40) ...
-    restore = _crash_tiny_at(monkeypatch, 37)
+    restore = crash_tiny_at(monkeypatch, 37)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(steps=40, log_every=4), tmp_path / "crash", progress=False)
     restore()
@@ -131,7 +118,7 @@ def test_resume_after_crash_and_extend_are_bit_identical(tiny_registry, tmp_path
 
 
 def test_resume_without_checkpoint_starts_over_and_drops_stale_records(tiny_registry, tmp_path, monkeypatch):
-    restore = _crash_tiny_at(monkeypatch, 3)
+    restore = crash_tiny_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(steps=12, log_every=1), tmp_path / "r", progress=False)
     assert [r["step"] for r in _records(tmp_path / "r")] == [1, 2, 3]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def write_dataset_sheets(out: str | Path) -> list[Path]:
-    """One factor sheet per procedural dataset, ``out/<name>.png``."""
+    """One factor sheet per procedural image dataset, ``out/<name>.png`` (1-D signals such as
+    ``pulse_signals``, one pixel high, are left out)."""
     from disentkit.data import entry, get, names
     from disentkit.viz.grid import save_png
     from disentkit.viz.sheets import factor_sweep_sheet
@@ -22,7 +23,10 @@ def write_dataset_sheets(out: str | Path) -> list[Path]:
     for name in names():
         if entry(name).factory is None or name == "dummy":
             continue
-        sheet = factor_sweep_sheet(get(name), rng=0, scale=2)
+        dataset = get(name)
+        if dataset.observation_shape[1] == 1:
+            continue
+        sheet = factor_sweep_sheet(dataset, rng=0, scale=2)
         paths.append(save_png(sheet, Path(out) / f"{name}.png"))
     return paths
 

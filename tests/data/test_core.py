@@ -161,3 +161,30 @@ def test_check_params_validates_names_without_building():
         check_params("xysquares", {"spacing": 4})
     with pytest.raises(ValueError, match="procedural only"):
         check_params("xysquares", {"source": "file"})
+
+
+def test_sheets_sweep_continuous_factors_by_intervention_and_quickstart_draws_every_dataset(tmp_path):
+    from disentkit import data as dd
+    from disentkit.quickstart import write_dataset_sheets
+    from disentkit.viz import sheets
+
+    pend = dd.get("pendulum")
+    seen = {}
+    real = pend.observations
+
+    def recording(factors, rng=None):  # keep the factor vectors the sheet renders
+        seen["f"] = factors
+        return real(factors, rng)
+
+    pend.observations = recording
+    images, mask = sheets.factor_sweep_images(pend, rng=0, max_values=5)
+    assert images.shape == (4, 5, 3, 64, 64) and mask.all()
+    rows = seen["f"].reshape(4, 5, 4)
+    np.testing.assert_allclose(rows[0, :, 0], np.linspace(pend.factor_space.factors[0].low,
+                                                          pend.factor_space.factors[0].high, 5))
+    np.testing.assert_allclose(rows[0], pend.intervene(rows[0], {"angle": rows[0, :, 0]}))  # the shadow follows
+    assert np.ptp(rows[0, :, 3]) > 0 and np.ptp(rows[3, :, 0]) == 0  # setting the shadow moves no cause
+    paths = write_dataset_sheets(tmp_path)
+    drawn = {p.stem for p in paths}
+    procedural = {n for n in dd.names() if dd.entry(n).factory is not None and n != "dummy"}
+    assert drawn == procedural - {"pulse_signals"} and all(p.stat().st_size > 0 for p in paths)

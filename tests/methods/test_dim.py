@@ -45,7 +45,7 @@ def test_contract_and_represent():
     # DIM(L) defaults; the global critic exists only when alpha > 0
     cfg = DIMConfig()
     assert (cfg.alpha, cfg.beta, cfg.gamma, cfg.mi_units, cfg.global_dim, cfg.estimator) == (0, 1, 0.1, 2048, 64, "jsd")
-    assert cfg.disc_hidden == (1000, 200) and cfg.lr == cfg.disc_lr == 1e-4
+    assert cfg.disc_hidden == [1000, 200] and cfg.lr == cfg.disc_lr == 1e-4
     assert hasattr(model, "local_critic") and not hasattr(model, "global_critic")
     both = build(alpha=0.5)
     assert hasattr(both, "global_critic") and both.global_critic.shortcut.in_channels == 64 * 4 * 4

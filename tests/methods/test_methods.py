@@ -285,3 +285,13 @@ def test_config_defaults():
     assert (base.lr, base.adam_beta1, base.adam_beta2, base.adam_eps, base.latent_dim) == (
         1e-4, 0.9, 0.999, 1e-8, 10)
     assert (base.reconstruction, base.hfs_gamma, base.hfs_pairs) == ("bernoulli", 0.0, 25)
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_every_default_config_round_trips_through_json(name):
+    """Configs are recorded as JSON (config.json, run ids, resume checks): no tuple may come back a list."""
+    import dataclasses
+    import json
+
+    params = dataclasses.asdict(methods.config_for(name, {}))
+    assert json.loads(json.dumps(params)) == params

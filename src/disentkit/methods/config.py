@@ -71,5 +71,5 @@ class VAEConfig:
         if isinstance(self.hfs_temperatures, (str, bytes)) or not isinstance(self.hfs_temperatures, Sequence) \
                 or len(self.hfs_temperatures) != 2:
             raise ValueError(f"hfs_temperatures must be a pair (tau1, tau2), got {self.hfs_temperatures!r}")
-        self.hfs_temperatures = tuple(check_number(f"hfs_temperatures[{i}]", t, 0.0, strict_min=True)
-                                      for i, t in enumerate(self.hfs_temperatures))
+        self.hfs_temperatures = [check_number(f"hfs_temperatures[{i}]", t, 0.0, strict_min=True)
+                                 for i, t in enumerate(self.hfs_temperatures)]  # a list: JSON round-trips it

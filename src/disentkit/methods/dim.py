@@ -106,7 +106,7 @@ class DIMConfig:
         hidden = self.disc_hidden
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (list, tuple)) or not hidden:
             raise ValueError(f"disc_hidden must be a non-empty list of layer widths >= 1, got {hidden!r}")
-        self.disc_hidden = tuple(check_int("disc_hidden entry", h, 1) for h in hidden)
+        self.disc_hidden = [check_int("disc_hidden entry", h, 1) for h in hidden]  # a list: JSON round-trips it
         self.lr = check_number("lr", self.lr, 0.0, strict_min=True)
         self.disc_lr = check_number("disc_lr", self.disc_lr, 0.0, strict_min=True)
         _check_bool("reference_masking", self.reference_masking)

@@ -87,7 +87,7 @@ class NashAEConfig:
         if isinstance(self.hidden_dims, (str, bytes)) or not isinstance(self.hidden_dims, Sequence) \
                 or len(self.hidden_dims) == 0:
             raise ValueError(f"hidden_dims must be a non-empty list of widths, got {self.hidden_dims!r}")
-        self.hidden_dims = tuple(check_int(f"hidden_dims[{i}]", w, 1) for i, w in enumerate(self.hidden_dims))
+        self.hidden_dims = [check_int(f"hidden_dims[{i}]", w, 1) for i, w in enumerate(self.hidden_dims)]
         self.adversarial_weight = check_number("adversarial_weight", self.adversarial_weight, 0.0, 1.0)
         self.lr = check_number("lr", self.lr, 0.0, strict_min=True, finite=True)
         self.adam_beta1 = check_number("adam_beta1", self.adam_beta1, 0.0, 1.0, strict_max=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Sequence
 
 # command-group modules, each with register(subparsers) -> None
@@ -49,12 +50,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    try:
-        result = args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"disentkit: error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            result = args.func(args)
+        except (ValueError, OSError) as err:  # OSError: a file that cannot be read or written (a full disk)
+            print(f"disentkit: error: {_one_line(err)}", file=sys.stderr)
+            return 2
     return int(result or 0)
+
+
+def _one_line(err: BaseException) -> str:
+    """The message of an error on one line (a YAML or DuckDB message may span several)."""
+    return " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line, ``disentkit: warning: ...`` (no source line)."""
+    print(f"disentkit: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":  # pragma: no cover

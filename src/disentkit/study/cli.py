@@ -27,44 +27,67 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     from disentkit.study.runner import run_study
     from disentkit.study.spec import StudySpec
 
     spec = StudySpec.load(args.study)
     out = Path(args.out or Path("studies") / spec.name)
-    result = run_study(spec, out, only=args.only, executor=args.executor, workers=args.workers,
-                       address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
-                       report=not args.no_report)
+    with warnings.catch_warnings():  # a study step that fails is printed once below, as an error
+        warnings.filterwarnings("ignore", message="could not write ", category=RuntimeWarning)
+        result = run_study(spec, out, only=args.only, executor=args.executor, workers=args.workers,
+                           address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                           report=not args.no_report)
+    held = result.held
     print(f"study {spec.name!r}: {result.planned} run(s), {result.skipped} already done, "
-          f"{result.executed} executed, {len(result.failed)} failed ({result.seconds:.1f} s)")
+          f"{result.executed} executed, {len(result.failed)} failed"
+          + (f", {len(held)} held by another process" if held else "") + f" ({result.seconds:.1f} s)")
     for run_id in result.failed:
         from disentkit.study.records import read_status, run_dir
 
-        print(f"  failed {run_id}: {read_status(run_dir(out, run_id)).get('error')}")
-    print(f"results: {out / 'results.duckdb'}")
+        print(f"  failed {run_id}: {result.errors.get(run_id) or read_status(run_dir(out, run_id)).get('error')}")
+    for run_id in held:
+        print(f"  held {run_id}: by {result.holders.get(run_id, 'another process')}")
+    problems = result.problems
+    for line in problems:
+        print(f"disentkit: error: {line}", file=sys.stderr)
+    store = out / "results.duckdb"
+    if store.exists() and not any(str(store) in line for line in problems):
+        print(f"results: {store}")
     if result.report:
         print(f"report:  {result.report}")
-    return 1 if result.failed else 0
+    return 1 if result.failed or problems else 0
+
+
+def _study_folder(path: str) -> Path:
+    """``path`` when it is a folder; a one-line error naming it otherwise."""
+    folder = Path(path)
+    if not folder.exists():
+        raise FileNotFoundError(f"study folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"study folder {folder} is a file, not a folder")
+    return folder
 
 
 def _status(args: argparse.Namespace) -> int:
     from disentkit.study.store import status_counts
 
-    if not Path(args.dir).exists():
-        raise FileNotFoundError(f"study folder {args.dir} does not exist")
-    counts = status_counts(args.dir)
+    counts = status_counts(_study_folder(args.dir))
     print("  ".join(f"{k}: {v}" for k, v in counts.items()) + f"  (total {sum(counts.values())})")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    from disentkit.study.locks import study_lock
     from disentkit.study.report import write_report
     from disentkit.study.store import write_store
 
-    if not Path(args.dir).exists():
-        raise FileNotFoundError(f"study folder {args.dir} does not exist")
-    write_store(args.dir)
-    print(f"report: {write_report(args.dir)}")
+    folder = _study_folder(args.dir)
+    with study_lock(folder):  # one writer of the database and report at a time (as study run)
+        write_store(folder)
+        print(f"report: {write_report(folder)}")
     return 0
 
 

@@ -16,6 +16,8 @@ import io
 import json
 import math
 import re
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,18 @@ HEADLINE = (
 SECTIONS = ("runs", "distributions", "correlation", "med", "best-runs", "curves")
 
 
+def _plain(text: Any) -> str:
+    """``text`` for a matplotlib label, drawn as written: a ``$`` is escaped, so a hostile name
+    (``$\\foo$``) is not parsed as mathtext (which fails to draw)."""
+    return str(text).replace("$", r"\$")
+
+
+def _warn(message: str) -> None:
+    from disentkit.study.store import MalformedRunWarning
+
+    warnings.warn(message, MalformedRunWarning, stacklevel=3)
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -42,8 +56,70 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/gif": (b"GIF87a", b"GIF89a")}
+
+
 def _file_uri(path: Path, mime: str) -> str | None:
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode() if path.exists() else None
+    """A data URI of a picture a run wrote; None (with a warning when it is there but unusable) when
+    it is missing, not a file, unreadable or not the image it claims to be."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        why = "a folder, not a file" if isinstance(err, IsADirectoryError) else (err.strerror or str(err))
+        _warn(f"{path} is {why}: the picture is left out of the report")
+        return None
+    if not data.startswith(_MAGIC.get(mime, (b"",))):
+        _warn(f"{path} is not a {mime.split('/')[1].upper()} image: the picture is left out of the report")
+        return None
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+def read_matrices(path: Path) -> dict[str, np.ndarray] | None:
+    """The report's matrices from a run's ``matrices.npz`` (see ``disentkit.study.worker.score_matrices``),
+    checked: ``mutual_information`` and ``importance`` numeric (codes, factors), ``factor_names`` one
+    per factor, ``importance_codes`` indices of codes. None when the file is missing; None with a
+    warning naming the file when it cannot be read or has the wrong shapes."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            arrays = {name: np.asarray(data[name]) for name in
+                      ("mutual_information", "importance", "importance_codes", "factor_names") if name in data.files}
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as err:
+        why = "a folder, not a file" if isinstance(err, IsADirectoryError) else f"unreadable ({type(err).__name__}: {err})"
+        _warn(f"{path} is {why}: the run's matrices are left out of the report")
+        return None
+    problem = _matrices_problem(arrays)
+    if problem:
+        _warn(f"{path} {problem}: the run's matrices are left out of the report")
+        return None
+    return arrays
+
+
+def _matrices_problem(arrays: dict[str, np.ndarray]) -> str | None:
+    shapes = {}
+    for name in ("mutual_information", "importance"):
+        if name in arrays:
+            matrix = arrays[name]
+            if matrix.ndim != 2 or matrix.dtype.kind not in "fiu" or 0 in matrix.shape:
+                return f"has {name} of shape {matrix.shape} and type {matrix.dtype} (expected numbers, codes x factors)"
+            shapes[name] = matrix.shape
+    if len(set(shapes.values())) > 1:
+        return f"has matrices of different shapes {sorted(set(shapes.values()))}"
+    codes, factors = next(iter(shapes.values()), (None, None))
+    names = arrays.get("factor_names")
+    if names is not None and (names.ndim != 1 or (factors is not None and len(names) != factors)):
+        return f"has factor_names of shape {names.shape} for {factors} factors"
+    fitted = arrays.get("importance_codes")
+    if fitted is not None and (fitted.ndim != 1 or fitted.dtype.kind not in "iu"
+                               or (codes is not None and (len(fitted) > codes or (fitted.size and (
+                                   fitted.min() < 0 or fitted.max() >= codes))))):
+        return f"has importance_codes of shape {fitted.shape} and type {fitted.dtype} that are not indices of {codes} codes"
+    return None
 
 
 def score_columns(frame) -> list[str]:
@@ -79,11 +155,12 @@ def _distribution_plots(frame, scores: list[str]) -> list[str]:
             keys = sorted(rows[param].dropna().unique()) if param else [None]
             for key in keys:
                 sel = rows if key is None else rows[rows[param] == key]
-                values = sel[score].dropna().to_numpy(float)
+                values = sel[score].to_numpy(float)
+                values = values[np.isfinite(values)]
                 if values.size:
                     groups.append(values)
-                    labels.append(method if key is None else f"{method}\n{param.split('.')[-1]}={key:g}"
-                                  if isinstance(key, (int, float)) else f"{method}\n{key}")
+                    labels.append(_plain(method if key is None else f"{method}\n{param.split('.')[-1]}={key:g}"
+                                         if isinstance(key, (int, float)) else f"{method}\n{key}"))
         if not groups:
             continue
         fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(groups) + 1.5), 3.2))
@@ -92,7 +169,7 @@ def _distribution_plots(frame, scores: list[str]) -> list[str]:
         for i, values in enumerate(groups, start=1):
             ax.scatter(i + rng.uniform(-0.12, 0.12, values.size), values, s=16, alpha=0.8, zorder=3)
         ax.set_xticks(range(1, len(groups) + 1), labels, fontsize=7)
-        ax.set_title(score)
+        ax.set_title(_plain(score))
         ax.grid(axis="y", alpha=0.3)
         figures.append(_png(fig))
     return figures
@@ -106,8 +183,8 @@ def _heatmap(matrix: np.ndarray, xlabels, ylabels, title: str, *, vmin=None, vma
 
     fig, ax = plt.subplots(figsize=(0.55 * len(xlabels) + 2.2, 0.32 * len(ylabels) + 1.6))
     im = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(xlabels)), xlabels, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
+    ax.set_xticks(range(len(xlabels)), [_plain(x) for x in xlabels], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(ylabels)), [_plain(y) for y in ylabels], fontsize=7)
     if annotate and matrix.size <= 400:
         lo, hi = im.get_clim()
         for (i, j), v in np.ndenumerate(matrix):
@@ -115,7 +192,7 @@ def _heatmap(matrix: np.ndarray, xlabels, ylabels, title: str, *, vmin=None, vma
                 light = hi > lo and (v - lo) / (hi - lo) > 0.6
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="black" if light else "white")
     fig.colorbar(im, ax=ax, fraction=0.04)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_plain(title), fontsize=9)
     return _png(fig)
 
 
@@ -158,7 +235,7 @@ def _curves_plot(curves, frame) -> str | None:
         ax.grid(alpha=0.3)
         if term == "loss" and (sel["value"] > 0).all():  # SimSiam's loss is negative
             ax.set_yscale("log")
-    handles = [plt.Line2D([], [], color=colours[m], label=m) for m in methods]
+    handles = [plt.Line2D([], [], color=colours[m], label=_plain(m)) for m in methods]
     axes[0][0].legend(handles=handles, fontsize=7)
     return _png(fig)
 
@@ -359,9 +436,9 @@ def _med_plot(frame) -> str | None:
                 ax.scatter(i + shift + rng.uniform(-0.08, 0.08, values.size), values, s=12, color="black",
                            alpha=0.7, zorder=3)
         families = [method_family(m) for m in methods]
-        ax.set_xticks(range(len(methods)), [f"{m}\n({f})" for m, f in zip(methods, families)], fontsize=7)
+        ax.set_xticks(range(len(methods)), [_plain(f"{m}\n({f})") for m, f in zip(methods, families)], fontsize=7)
         ax.set_ylim(0, 1)
-        ax.set_title(str(dataset), fontsize=9)
+        ax.set_title(_plain(dataset), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("disentanglement")
     axes[0][0].legend(fontsize=7, loc="upper left")
@@ -418,7 +495,7 @@ def _code_histogram_plot(frame) -> str | None:
             title = f"{method} ({dataset})\n{entry['runs']} run(s)"
             if math.isfinite(entry["informative_codes"]):
                 title += f", {entry['informative_codes']:.0f} informative codes"
-            ax.set_title(title, fontsize=7)
+            ax.set_title(_plain(title), fontsize=7)
             ax.set_xlim(0, 1)
             ax.grid(axis="y", alpha=0.3)
             if r == len(datasets) - 1:
@@ -551,7 +628,8 @@ def _runs_table(frame, scores: list[str]) -> str:
         cells = []
         for c in columns:
             if c == "state":
-                cells.append(f'<td class="text state-{row[c]}" data-value="{row[c]}">{row[c]}</td>')
+                state = html.escape(str(row[c]))
+                cells.append(f'<td class="text state-{state}" data-value="{state}">{state}</td>')
             elif c == "error" and isinstance(row[c], str):
                 text = html.escape(row[c][:160])
                 cells.append(f'<td class="text" data-value="{text}">{text}</td>')
@@ -572,17 +650,17 @@ def _best_runs(frame, scores: list[str]) -> str:
         rows = done[done["method"] == method].sort_values(key, ascending=False, na_position="last")
         best = rows.iloc[0]
         folder = Path(best["folder"])
-        parts = [f'<div class="card"><h3>{html.escape(method)}: run {best["run_id"]} '
+        parts = [f'<div class="card"><h3>{html.escape(str(method))}: run {html.escape(str(best["run_id"]))} '
                  f'({html.escape(key)} = {best[key]:.3f})</h3><div class="grid">']
-        matrices = folder / "matrices.npz"
-        if matrices.exists():
-            with np.load(matrices, allow_pickle=False) as data:
-                names = [str(n) for n in data["factor_names"]] if "factor_names" in data else None
-                for name, title in (("importance", _importance_title(data)),
-                                    ("mutual_information", "mutual information (nats)")):
-                    if name in data:
-                        m, rows, note = _top_rows(np.asarray(data[name], float))
-                        parts.append(f'<img alt="{title}" src="{_heatmap(m, names or range(m.shape[1]), rows, f"{title}: codes x factors{note}", vmin=0)}">')
+        data = read_matrices(folder / "matrices.npz")
+        if data is not None:
+            names = [str(n) for n in data["factor_names"]] if "factor_names" in data else None
+            for name, title in (("importance", _importance_title(data)),
+                                ("mutual_information", "mutual information (nats)")):
+                if name in data:
+                    m, rows, note = _top_rows(np.asarray(data[name], float))
+                    plot = _heatmap(m, names or range(m.shape[1]), rows, f"{title}: codes x factors{note}", vmin=0)
+                    parts.append(f'<img alt="{html.escape(title)}" src="{plot}">')
         pictures = 0
         for file, mime, alt in (("traversal.gif", "image/gif", "latent traversal (animated)"),
                                 ("traversal.png", "image/png", "latent traversal"),
@@ -600,14 +678,36 @@ def _best_runs(frame, scores: list[str]) -> str:
 
 
 def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
+    """``value`` as plain JSON data: numpy scalars and arrays as Python numbers and lists, every
+    non-finite float as None (strict JSON has no NaN or Infinity), keys as strings, anything else
+    (a path, a timestamp) as its text."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {str(k): _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    return str(value)
+
+
+def script_json(data: Any) -> str:
+    """``data`` as strict JSON (:func:`_finite`) that is safe as the text of a ``<script>`` element:
+    ``<``, ``>`` and ``&`` (which only occur inside strings) are written as ``\\u003c``, ``\\u003e``,
+    ``\\u0026``, so no string can close the element (``</script>``) or open a comment, and every other
+    non-ASCII character (U+2028, U+2029 included) as its ``\\u`` escape. ``JSON.parse`` of the
+    element's text, and :func:`json.loads`, give ``data`` back."""
+    text = json.dumps(_finite(data), allow_nan=False, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _text(value: Any, default: str = "") -> str:
+    return default if value is None else str(value)
 
 
 def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -615,7 +715,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     import duckdb
 
     from disentkit.study.records import read_json
-    from disentkit.study.store import STORE_NAME, load, status_counts, write_store
+    from disentkit.study.store import STORE_NAME, MalformedRunWarning, load, status_counts, write_store
 
     study_dir = Path(study_dir)
     if not (study_dir / STORE_NAME).exists():
@@ -628,11 +728,15 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
         curves = None
     finally:
         con.close()
-    meta = read_json(study_dir / "study.json") or {}
-    counts = status_counts(study_dir)
+    meta = read_json(study_dir / "study.json")
+    meta = meta if isinstance(meta, dict) else {}
+    with warnings.catch_warnings():  # the store warned about these folders when it read them
+        warnings.simplefilter("ignore", MalformedRunWarning)
+        counts = status_counts(study_dir)
     scores = score_columns(frame) if not frame.empty else []
-    body = [f"<h1>disentkit study: {html.escape(meta.get('name', study_dir.name))}</h1>",
-            f"<p class='meta'>{html.escape(meta.get('description', ''))}</p>",
+    name = _text(meta.get("name"), study_dir.name)
+    body = [f"<h1>disentkit study: {html.escape(name)}</h1>",
+            f"<p class='meta'>{html.escape(_text(meta.get('description')))}</p>",
             "<p class='counts'>" + "".join(f"<span class='state-{k}'>{k}: {v}</span>" for k, v in counts.items()) + "</p>",
             '<pre id="js-errors" style="color:#c62828"></pre>']
     body.append('<section id="runs"><h2>Runs and scores</h2><p class="meta">Click a column to sort.</p>')
@@ -660,10 +764,13 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     curve = _curves_plot(curves, frame) if not frame.empty else None
     body.append(f'<img alt="training curves" src="{curve}">' if curve else "<p>No training logs.</p>")
     body.append("</section>")
+    runs = [{"run_id": row.get("run_id"), "state": row.get("state"), "method": row.get("method")}
+            for row in (frame.to_dict("records") if not frame.empty else [])]
+    data = {"counts": counts, "scores": scores, "runs": runs, "med": findings}
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>disentkit study {html.escape(meta.get('name', ''))}</title><style>{_STYLE}</style>"
+            f"<title>disentkit study {html.escape(name)}</title><style>{_STYLE}</style>"
             f"<script>{_SCRIPT}</script></head><body>{''.join(body)}"
-            f"<script type='application/json' id='report-data'>{html.escape(json.dumps({'counts': counts, 'scores': scores, 'med': _finite(findings)}))}</script>"
+            f"<script type='application/json' id='report-data'>{script_json(data)}</script>"
             "</body></html>")
     path = Path(out) if out else study_dir / "report.html"
     with atomic_path(path) as tmp:

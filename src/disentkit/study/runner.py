@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterable
 from disentkit.io import write_json_atomic
 from disentkit.study.executors import make_executor
 from disentkit.study.locks import describe_holder, study_lock
-from disentkit.study.records import describe_error, read_status, run_dir
+from disentkit.study.records import describe_error, run_dir
 from disentkit.study.spec import RunSpec, StudySpec
-from disentkit.study.store import write_store
+from disentkit.study.store import run_status, write_store
 from disentkit.study.worker import RunFunction, execute_run, preload, score_matrices, train_and_evaluate
 
 # the per-run functions lived here before disentkit.study.worker; importable from here still
@@ -59,7 +59,7 @@ def pending_runs(runs: Iterable[RunSpec], study_dir: Path) -> tuple[list[RunSpec
     """Runs that are not done (missing, failed, or left running by a killed worker), and the done count."""
     todo, done = [], 0
     for run in runs:
-        if read_status(run_dir(study_dir, run.run_id))["state"] == "done":
+        if run_status(run_dir(study_dir, run.run_id))["state"] == "done":
             done += 1
         else:
             todo.append(run)

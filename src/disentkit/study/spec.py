@@ -89,6 +89,7 @@ class StudySpec:
             raise ValueError(f"unknown study key(s) {unknown}; valid keys: {', '.join(_TOP_KEYS)}")
         if "name" not in data or not isinstance(data["name"], str):
             raise ValueError("a study needs a name (a string)")
+        check_study_name(data["name"])
         train = dict(data.get("train") or {})
         evaluation = dict(data.get("evaluation") or {})
         bad = sorted(set(evaluation) - set(_EVALUATION_KEYS))
@@ -105,7 +106,14 @@ class StudySpec:
         if path.suffix in (".yaml", ".yml") or path.exists():
             if not path.exists():
                 raise FileNotFoundError(f"study file {path} does not exist")
-            text = path.read_text()
+            if path.is_dir():
+                raise ValueError(f"study file {path} is a folder, not a YAML file")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"study file {path} is not UTF-8 text (byte {err.start})") from None
+            except OSError as err:
+                raise ValueError(f"cannot read study file {path}: {err.strerror or err}") from None
         else:
             names = builtin_names()
             if str(study) not in names:
@@ -132,6 +140,18 @@ class StudySpec:
     def swept_keys(self) -> list[str]:
         """The run-config keys that the grid sets, in first-seen order."""
         return list(dict.fromkeys(k for point in self.points for k in point))
+
+
+def check_study_name(name: Any) -> str:
+    """``name`` when it names one folder inside the studies folder (``studies/NAME`` is the default
+    output of ``study run``): a non-empty string without a path separator (``/``, ``\\``), a NUL or
+    another control character, and not ``.`` or ``..``; else a ``ValueError`` saying so."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a study name must be a non-empty string, got {name!r}")
+    if name in (".", "..") or any(c in name for c in "/\\") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"study name {name!r} is not a folder name: it cannot be '.' or '..' or hold '/', '\\' "
+                         "or control characters (the study is written to studies/NAME)")
+    return name
 
 
 def filter_runs(runs: list[RunSpec], only: Iterable[str]) -> list[RunSpec]:

@@ -66,6 +66,9 @@ _NODES = ("fixed", "sweep", "product", "zip", "chain")
 def from_yaml_node(node: Any, where: str = "grid") -> list[Point]:
     """Evaluate a parsed YAML sweep node (a one-key mapping naming the operation)."""
     if isinstance(node, list):  # a bare list means product
+        if not node:
+            raise ValueError(f"{where}: an empty list has no runs; list sweep nodes, or leave the grid out "
+                             "for one run of the train defaults")
         return product(*[from_yaml_node(n, f"{where}[{i}]") for i, n in enumerate(node)])
     if not isinstance(node, Mapping) or len(node) != 1:
         raise ValueError(f"{where}: a sweep node is a mapping with one key out of {list(_NODES)}, got {node!r}")

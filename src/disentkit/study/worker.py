@@ -19,6 +19,7 @@ from disentkit.study.locks import RunLock
 from disentkit.study.records import (SPEC_FILE, describe_error, read_json, read_status, record_status, run_dir,
                                      write_status)
 from disentkit.study.spec import RunSpec
+from disentkit.study.store import run_status
 
 RunFunction = Callable[[RunSpec, Path], dict[str, Any]]
 #: The report's importance matrix fits at most this many codes (dci's default ``screen``).
@@ -136,7 +137,7 @@ def execute_run(run: RunSpec, study_dir: str | Path, run_fn: RunFunction | None 
 
 def _execute_locked(run: RunSpec, folder: Path, run_fn: RunFunction | None, num_threads: int | None,
                     previous: dict[str, Any] | None) -> dict[str, Any]:
-    status = read_status(folder)
+    status = run_status(folder)
     if status["state"] == "done":
         return {**status, "already_done": True}
     start = time.time()

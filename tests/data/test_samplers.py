@@ -5,6 +5,7 @@ import pytest
 
 from disentkit.data import DummyData, FactorSpace
 from disentkit.data.samplers import (
+    binary_sigma,
     CorrelatedSampler,
     UniformSampler,
     WeakPairSampler,
@@ -247,3 +248,29 @@ def test_weak_pairs_bad_arguments():
         WeakPairSampler(FactorSpace(("a",), (5,)), k=-1)
     with pytest.raises(ValueError, match="same factor space"):
         WeakPairSampler(SPACE5, base=UniformSampler(SQUARE))
+
+
+@pytest.mark.parametrize("c", [0.9, 0.6, -0.6, -0.9])
+def test_binary_correlation_gives_the_cmi_joint(c):
+    """CMI's joint of two binary attributes, proportional to [[1+c, 1-c], [1-c, 1+c]] (Funke et al.),
+    with uniform marginals; a third factor stays independent."""
+    space = FactorSpace(("a1", "a2", "other"), (2, 2, 3))
+    sampler = CorrelatedSampler(space, binary=[("a1", "a2", c)])
+    joint = sampler.grid_weights().sum(axis=2)
+    np.testing.assert_allclose(joint, np.array([[1 + c, 1 - c], [1 - c, 1 + c]]) / 4, rtol=1e-12)
+    np.testing.assert_allclose(sampler.grid_weights().sum(axis=(0, 1)), [1 / 3] * 3, rtol=1e-12)
+    drawn = sampler.sample(40000, rng=0)
+    agree = np.mean(drawn[:, 0] == drawn[:, 1])
+    assert abs(agree - (1 + c) / 2) < 0.01  # P(a1 = a2) = (1 + c) / 2
+
+
+def test_binary_correlation_zero_is_uniform_and_bad_values_are_refused():
+    space = FactorSpace(("a1", "a2", "wide"), (2, 2, 3))
+    np.testing.assert_allclose(CorrelatedSampler(space, binary=[(0, 1, 0.0)]).grid_weights(), 1 / 12)
+    with pytest.raises(ValueError, match="c must be"):
+        CorrelatedSampler(space, binary=[(0, 1, 1.0)])
+    with pytest.raises(ValueError, match="'wide' has 3"):
+        CorrelatedSampler(space, binary=[(0, "wide", 0.5)])
+    with pytest.raises(ValueError, match="unknown|not a factor|factor"):
+        CorrelatedSampler(space, binary=[(0, "nope", 0.5)])
+    assert binary_sigma(-0.9) == binary_sigma(0.9) == pytest.approx((2 * np.log(19)) ** -0.5)

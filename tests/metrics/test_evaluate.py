@@ -132,12 +132,14 @@ def test_all_skips_mig_sampled_for_a_plain_callable_and_is_json(data):
     assert results["mig_sampled"]["values"] == {} and results["mig_sampled"]["seconds"] == 0.0
     assert results["mig_sampled"]["settings"]["num_samples"] == 2_000  # the fast preset, recorded
     for name, result in results.items():
-        expected = {"values", "settings", "seconds"} | ({"skipped"} if name == "mig_sampled" else set())
+        expected = {"values", "settings", "seconds"} | ({"skipped"} if name in ("mig_sampled", "attribute_accuracy")
+                                                        else set())
         assert set(result) == expected
         assert result["settings"]["seed"] == 0
         assert result["settings"]["factors"] == ["f0", "f1", "f2"]
         assert all(isinstance(v, float) for v in result["values"].values())
-        assert result["settings"]["codes"] == ("sampled" if name == "mig_sampled" else "mean")
+        assert result["settings"]["codes"] == {"mig_sampled": "sampled", "attribute_accuracy": "predictions"}.get(name, "mean")
+    assert results["attribute_accuracy"]["skipped"] == "no factor predictions"  # a callable predicts nothing
     assert results["downstream_task_boosted_trees"]["settings"]["predictor"] == "gradient_boosting"
     assert results["downstream_task_boosted_trees"]["settings"]["num_train"] == [20, 60]
     assert results["fairness"]["settings"]["num_train"] == 200  # the flat key reaches fairness too
@@ -161,7 +163,8 @@ def test_a_representation_without_posterior_runs_all_and_reports_the_skip(data):
     assert has_posterior(DeclaredVAE()) and has_posterior(Encoder())  # declared / guessed from encode
     results = evaluate(data, model, "all", preset="fast", progress=False, settings=TINY_INTERVENTION, **TINY)
     assert results["mig_sampled"]["skipped"] == "no Gaussian posterior"
-    assert all("skipped" not in r for n, r in results.items() if n != "mig_sampled")
+    assert results["attribute_accuracy"]["skipped"] == "no factor predictions"
+    assert all("skipped" not in r for n, r in results.items() if n not in ("mig_sampled", "attribute_accuracy"))
     assert results["mig"]["values"]["discrete_mig"] > 0.9
     # an explicit set with other metrics skips too; mig_sampled alone is an error naming the reason
     mixed = evaluate(data, model, ["mig", "mig_sampled"], progress=False, num_train=200)

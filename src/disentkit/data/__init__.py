@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from disentkit.data.base import DummyData, FactorSubset, GroundTruthData
+from disentkit.data.base import DummyData, FactorSubset, GroundTruthData, ResampledData
 from disentkit.data.factors import CausalGraph, ContinuousFactorSpace, Factor, FactorSpace, make_factor_space
 from disentkit.data.registry import DatasetEntry, check_params, entry, get, names, register
 from disentkit.data.samplers import (
@@ -40,6 +40,7 @@ __all__ = [
     "Factor",
     "FactorSpace",
     "FactorSubset",
+    "ResampledData",
     "GroundTruthData",
     "DatasetSampler",
     "UniformSampler",

@@ -228,6 +228,45 @@ class FactorSubset(GroundTruthData):
         return self.base.observations(full, rng)
 
 
+class ResampledData(GroundTruthData):
+    """``base`` with its factors drawn by another factor sampler: the data of a correlation shift.
+
+    :meth:`sample_factors` (and so :meth:`sample` and every metric that draws factors) returns
+    ``sampler.sample(n, rng)``; rendering is ``base``'s own. Used to evaluate a model on correlated
+    or anti-correlated data (HFS's correlation-shift evaluation, Roth et al. 2023 §3.5; CMI's
+    anti-correlated test set, Funke et al. 2022) with the usual metrics. ``sampler`` is any object
+    with ``sample(n, rng) -> int64 (n, F)`` over ``base``'s factors, such as a
+    :class:`~disentkit.data.samplers.CorrelatedSampler`.
+    """
+
+    def __init__(self, base: GroundTruthData, sampler: Any, name: str = ""):
+        if not callable(getattr(sampler, "sample", None)):
+            raise ValueError(f"sampler must have sample(n, rng), got {sampler!r}")
+        self.base = base
+        self.sampler = sampler
+        self.name = name or base.name
+        self.source = base.source
+        self.stochastic = base.stochastic
+
+    @property
+    def factor_space(self) -> AnyFactorSpace:
+        return self.base.factor_space
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return self.base.observation_shape
+
+    def sample_factors(self, n: int, rng: RandomLike) -> np.ndarray:
+        """``n`` factor vectors from the sampler (not uniform)."""
+        return np.asarray(self.sampler.sample(n, check_random_state(rng)))
+
+    def _render(self, factors: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        return self.base.observations(factors, rng)
+
+    def __repr__(self) -> str:
+        return f"<{self.base!r} resampled by {self.sampler!r}>"
+
+
 def _is_numeric(value: Any) -> bool:
     arr = np.asarray(value)
     return arr.dtype != bool and (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating))

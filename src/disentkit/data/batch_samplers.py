@@ -5,7 +5,8 @@ name               batch kind   parameters
 =================  ===========  ==================================================================
 ``uniform``        images       none: the dataset's factors (uniform over the grid; CelebA: its rows)
 ``correlated``     images       ``setting`` (a named HFS setting, e.g. ``dsprites_single_1_01``,
-                                ``_inv`` for its inverse) or ``pairs`` (``[[i, j, sigma], ...]``),
+                                ``_inv`` for its inverse) or ``pairs`` (``[[i, j, sigma], ...]``)
+                                and/or ``binary`` (``[[i, j, c], ...]``, two binary factors),
                                 plus :class:`~disentkit.data.samplers.CorrelatedSampler`'s
                                 ``inverse``, ``confounder``, ``method``
 ``weak_pairs``     pairs        :class:`~disentkit.data.samplers.WeakPairSampler`'s ``k``,
@@ -31,12 +32,13 @@ from typing import Any, Mapping
 from disentkit.data.batch import BatchSampler, ImageBatches, PairBatches, ViewBatches
 from disentkit.data.samplers import CorrelatedSampler, WeakPairSampler
 
-__all__ = ["SAMPLERS", "build_sampler", "check_sampler", "sampler_kind"]
+__all__ = ["SAMPLERS", "SHIFT_TARGETS", "build_sampler", "check_sampler", "check_shift", "inverse_correlation",
+           "sampler_kind", "shifted_data", "training_correlation"]
 
 #: sampler name -> the batch kind it produces
 SAMPLERS: dict[str, str] = {"uniform": "images", "correlated": "images", "weak_pairs": "pairs", "views": "views"}
 
-_CORRELATION_KEYS = ("setting", "pairs", "inverse", "confounder", "method")
+_CORRELATION_KEYS = ("setting", "pairs", "binary", "inverse", "confounder", "method")
 _PAIR_KEYS = tuple(p for p in inspect.signature(WeakPairSampler).parameters if p not in ("space", "base"))
 _KEYS: dict[str, tuple[str, ...]] = {
     "uniform": (),
@@ -64,8 +66,8 @@ def _check_keys(what: str, params: Any, valid: tuple[str, ...]) -> dict[str, Any
 
 def _check_correlation(params: Any, dataset: str | None) -> dict[str, Any]:
     params = _check_keys("correlation", params, _CORRELATION_KEYS)
-    if ("setting" in params) == ("pairs" in params or "confounder" in params):
-        raise ValueError("a correlation needs either setting (a named HFS setting) or pairs/confounder")
+    if ("setting" in params) == ("pairs" in params or "confounder" in params or "binary" in params):
+        raise ValueError("a correlation needs either setting (a named HFS setting) or pairs/confounder/binary")
     if "setting" in params:
         from disentkit.data.samplers import named_correlations
 
@@ -138,3 +140,65 @@ def build_sampler(name: str, params: Mapping[str, Any] | None, dataset: Any,
         return PairBatches(dataset, WeakPairSampler(dataset, base=factors, **params))
     views = _views(params.get("augmentations", "default"), dataset_name, dataset.observation_shape[0])
     return ViewBatches(dataset, views, factors)
+
+
+# -- correlation shift: the data a model is evaluated on -----------------------------------------
+
+#: shift targets named relative to the training correlation
+SHIFT_TARGETS = ("train", "inverse")
+
+
+def training_correlation(sampler: str | None, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The correlation parameters a run trains under: ``correlated``'s parameters, the
+    ``correlation`` of ``weak_pairs`` / ``views``, or None (uncorrelated)."""
+    params = dict(params or {})
+    if sampler == "correlated":
+        return params
+    return dict(params["correlation"]) if "correlation" in params else None
+
+
+def inverse_correlation(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of a correlation (``correlated``'s parameters): a named setting gains or loses
+    ``_inv``; every pair and the confounder flip their direction; a binary ``c`` becomes ``-c``."""
+    params = dict(params)
+    if "setting" in params:
+        setting = params["setting"]
+        params["setting"] = setting[:-4] if setting.endswith("_inv") else setting + "_inv"
+        return params
+    inverse = bool(params.get("inverse", False))
+    if "pairs" in params:
+        params["pairs"] = [[*p[:3], not (p[3] if len(p) == 4 else inverse)] for p in params["pairs"]]
+    if "confounder" in params:
+        params["inverse"] = not inverse
+    if "binary" in params:
+        params["binary"] = [[i, j, -c] for i, j, c in params["binary"]]
+    return params
+
+
+def check_shift(name: str, target: Any, *, sampler: str | None, sampler_params: Mapping[str, Any] | None,
+                dataset: str | None = None) -> dict[str, Any]:
+    """The correlation parameters of the evaluation shift ``name``: ``target`` is ``"train"`` (the
+    run's training correlation), ``"inverse"`` (its inverse) or ``correlated``'s parameters (a
+    mapping). ``ValueError`` naming the shift for a bad target, or for ``"train"`` / ``"inverse"``
+    on a run that trains uncorrelated."""
+    if isinstance(target, str):
+        if target not in SHIFT_TARGETS:
+            raise ValueError(f"evaluation shift {name!r}: {target!r} is not a target; give {' or '.join(SHIFT_TARGETS)} "
+                             "or a correlation (setting, pairs, binary, ...)")
+        trained = training_correlation(sampler, sampler_params)
+        if trained is None:
+            raise ValueError(f"evaluation shift {name!r}: {target!r} needs a run trained under a correlation "
+                             f"(sampler {sampler or 'default'!r} is uncorrelated)")
+        target = trained if target == "train" else inverse_correlation(trained)
+    try:
+        return _check_correlation(target, dataset)
+    except ValueError as err:
+        raise ValueError(f"evaluation shift {name!r}: {err}") from None
+
+
+def shifted_data(dataset: Any, correlation: Mapping[str, Any], name: str = "") -> Any:
+    """``dataset`` with its factors drawn under ``correlation`` (``correlated``'s parameters): a
+    :class:`~disentkit.data.base.ResampledData` for evaluating under a correlation shift."""
+    from disentkit.data.base import ResampledData
+
+    return ResampledData(dataset, _correlated(dataset, correlation), name=name)

@@ -36,6 +36,7 @@ __all__ = [
     "UniformSampler",
     "WeakPairSampler",
     "as_factor_space",
+    "binary_sigma",
     "named_correlations",
     "pearson_matrix",
 ]
@@ -156,6 +157,20 @@ class CorrelationPair:
     inverse: bool = False
 
 
+def binary_sigma(c: float) -> float:
+    """The ``sigma`` of a Gaussian pair over two binary factors whose joint is proportional to
+    ``[[1 + |c|, 1 - |c|], [1 - |c|, 1 + |c|]]``.
+
+    With the values scaled to {0, 1}, equal values weigh 1 and unequal ones ``exp(-1 / (2 sigma^2))``,
+    so the diagonal / off-diagonal ratio ``(1 + |c|) / (1 - |c|)`` gives
+    ``sigma = (2 log((1 + |c|) / (1 - |c|)))^(-1/2)``. ``c`` in (-1, 1), not 0.
+    """
+    c = check_number("c", c, -1.0, 1.0, strict_min=True, strict_max=True)
+    if c == 0:
+        raise ValueError("c = 0 is no correlation (no sigma gives it: leave the pair out)")
+    return float((2.0 * np.log((1.0 + abs(c)) / (1.0 - abs(c)))) ** -0.5)
+
+
 def _scaled_values(size: int) -> np.ndarray:
     """Min-max scaled values of a factor of ``size`` evenly spaced values: ``v / (size - 1)``.
 
@@ -192,6 +207,11 @@ class CorrelatedSampler:
     inverse: the default ``inverse`` of 3-item pairs and of the confounder pairs.
     confounder: ``(factor, sigma)``: pair ``factor`` with every other factor (HFS's "conf"
         settings: the weights of the ``F - 1`` pairs multiply).
+    binary: ``(i, j, c)`` items for two binary factors (size 2), the correlation of CMI's
+        correlated data (Funke et al. 2022): the joint of ``(f_i, f_j)`` is proportional to
+        ``[[1 + c, 1 - c], [1 - c, 1 + c]]`` (``c`` in (-1, 1); ``c < 0`` anti-correlates), which
+        is the Gaussian pair with ``sigma = (2 log((1 + |c|) / (1 - |c|)))^(-1/2)``, inverse when
+        ``c < 0`` (:func:`binary_sigma`); ``c = 0`` adds no weight. Both marginals stay uniform.
     method: ``"auto"``, ``"grid"`` or ``"rejection"``.
     max_grid_states: the largest grid that ``"auto"`` (and :meth:`exact_correlation`) enumerate.
 
@@ -211,6 +231,7 @@ class CorrelatedSampler:
         confounder: tuple[FactorRef, float] | None = None,
         method: str = "auto",
         max_grid_states: int = 5_000_000,
+        binary: Sequence[Sequence[Any]] = (),
     ):
         self.factor_space = _discrete_space(space, "CorrelatedSampler")
         fs = self.factor_space
@@ -226,6 +247,7 @@ class CorrelatedSampler:
             if fs.num_factors < 2:
                 raise ValueError("a confounder needs at least two factors")
             parsed += [self._parse_pair((f, k, confounder[1]), bool(inverse)) for k in range(fs.num_factors) if k != f]
+        parsed += [pair for item in binary if (pair := self._parse_binary(item)) is not None]
         self.pairs: tuple[CorrelationPair, ...] = tuple(parsed)
         self.max_grid_states = int(max_grid_states)
         if method == "grid" and fs.num_states > self.max_grid_states:
@@ -250,6 +272,21 @@ class CorrelatedSampler:
         if not isinstance(inv, (bool, np.bool_)):
             raise ValueError(f"inverse must be True or False, got {inv!r}")
         return CorrelationPair(i, j, sigma, bool(inv))
+
+    def _parse_binary(self, item: Sequence[Any]) -> CorrelationPair | None:
+        fs = self.factor_space
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise ValueError(f"a binary correlation must be (i, j, c), got {item!r}")
+        i, j = _factor_position(fs, item[0]), _factor_position(fs, item[1])
+        if i == j:
+            raise ValueError(f"a binary correlation needs two different factors, got {fs.names[i]!r} twice")
+        for k in (i, j):
+            if fs.sizes[k] != 2:
+                raise ValueError(f"a binary correlation needs factors of 2 values; {fs.names[k]!r} has {fs.sizes[k]}")
+        c = check_number("c", item[2], -1.0, 1.0, strict_min=True, strict_max=True)
+        if c == 0:
+            return None
+        return CorrelationPair(i, j, binary_sigma(c), c < 0)
 
     @classmethod
     def from_setting(cls, space: SpaceLike, setting: str, **kwargs: Any) -> "CorrelatedSampler":

@@ -12,6 +12,8 @@ docstring), one job per module:
 :mod:`.infomax`             :func:`local_global_scores`, :func:`infomax_loss`,
                             :class:`PriorMatchingLoss` (Deep InfoMax)
 :mod:`.nashae`              :class:`AdversarialCovarianceLoss`, :func:`batch_covariance` (NashAE)
+:mod:`.conditional_mi`      :func:`group_shuffle`, :class:`ShuffleDiscriminatorLoss`,
+                            :class:`ShuffleMMDLoss`, :func:`rbf_mmd` (CMI minimisation)
 :mod:`.rate_reduction`      :func:`coding_rate`, :func:`class_coding_rate`, :func:`rate_reduction`,
                             :func:`rate_reduction_between` (MCR², CTRL)
 ==========================  ==============================================================
@@ -27,6 +29,13 @@ from __future__ import annotations
 
 from disentkit.losses.barlow_twins import BarlowTwinsLoss
 from disentkit.losses.byol import BYOLLoss, NegativeCosineLoss, SimSiamLoss
+from disentkit.losses.conditional_mi import (
+    ShuffleDiscriminatorLoss,
+    ShuffleMMDLoss,
+    group_permutation,
+    group_shuffle,
+    rbf_mmd,
+)
 from disentkit.losses.contrastive import MULTIVIEW_MODES, InfoNCELoss, multiview_contrastive_loss
 from disentkit.losses.infomax import (
     ESTIMATORS as INFOMAX_ESTIMATORS,
@@ -77,17 +86,22 @@ __all__ = [
     "NCESoftmaxLoss",
     "NegativeCosineLoss",
     "PriorMatchingLoss",
+    "ShuffleDiscriminatorLoss",
+    "ShuffleMMDLoss",
     "SimSiamLoss",
     "VICRegLoss",
     "batch_covariance",
     "class_coding_rate",
     "coding_rate",
+    "group_permutation",
+    "group_shuffle",
     "infomax_loss",
     "local_global_scores",
     "multiview_contrastive_loss",
     "prior_discriminator_loss",
     "prior_generator_loss",
     "rate_reduction",
+    "rbf_mmd",
     "rate_reduction_between",
     # VAE family (disentkit.methods.losses)
     "HFS_MATCHINGS",

@@ -38,6 +38,7 @@ _REGISTRY: dict[str, str] = {
     "cmc": "disentkit.methods.cmc:CMC",
     "dim": "disentkit.methods.dim:DeepInfoMax",
     "nashae": "disentkit.methods.nashae:NashAE",
+    "cmi": "disentkit.methods.cmi:CMI",
 }
 _CLASSES: dict[str, type[Method]] = {}
 

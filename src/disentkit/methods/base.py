@@ -49,10 +49,13 @@ class Capabilities:
         reconstructions, generation-based metrics).
     gaussian_posterior: ``encode(images) -> (mu, logvar)`` with ``q(z|x) = N(mu, diag exp(logvar))``
         (sampled codes, ``mig_sampled``).
+    predicts_factors: ``predict_factors(images) -> int64 (B, k)`` predicts k ground-truth factors
+        (named by the method's ``predicted_factors``; the ``attribute_accuracy`` metric).
     """
 
     decoder: bool = False
     gaussian_posterior: bool = False
+    predicts_factors: bool = False
 
 
 def resolve_seed(seed: int | None) -> int:

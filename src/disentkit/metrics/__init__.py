@@ -75,6 +75,12 @@ _EXPORTS = {
     "downstream_task": "_downstream",
     "fairness": "_fairness",
     "mig_sampled": "_mig_sampled",
+    "attribute_accuracy": "_attribute",  # a model's own factor predictions (predict_factors)
+    "prediction_accuracy": "_attribute",
+    "missing_predictor": "_attribute",
+    # two code subspaces (CMI minimisation, Funke et al. 2022)
+    "subspace_mi": "_subspace_mi",
+    "ksg_mutual_information": "_subspace_mi",
     # running a named set
     "evaluate": "_evaluate",
     "METRICS": "_evaluate",

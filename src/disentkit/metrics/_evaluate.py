@@ -21,6 +21,11 @@ or, without ``capabilities``, it has no ``encode``) cannot be scored by ``mig_sa
 includes it among other metrics (``"all"`` too) records ``{"values": {}, "skipped": "no Gaussian
 posterior", ...}`` for it; asking for it alone raises ``ValueError``.
 
+Likewise a representation that cannot predict factors (``capabilities.predicts_factors`` is False,
+or, without ``capabilities``, it has no ``predict_factors``) cannot be scored by the "predictor"
+metrics (``attribute_accuracy``): in a set of several metrics they record ``"skipped": "no factor
+predictions"``; asked for alone, they raise ``ValueError``.
+
 Example::
 
     from disentkit.metrics import evaluate
@@ -47,13 +52,16 @@ from disentkit.metrics._representation import (
     sample_codes,
     sampled_representation,
 )
+from disentkit.metrics._attribute import missing_predictor
 from disentkit.metrics._shared import SharedPieces
 
 __all__ = ["evaluate", "resolve_settings", "METRICS", "PRESETS", "CODES", "MetricInfo", "metric_seed",
-           "SKIPPED_NO_POSTERIOR", "ON_ERROR"]
+           "SKIPPED_NO_POSTERIOR", "SKIPPED_NO_PREDICTIONS", "ON_ERROR"]
 
 #: The ``"skipped"`` reason of a posterior metric on a representation without ``q(z|x)``.
 SKIPPED_NO_POSTERIOR = "no Gaussian posterior"
+#: The ``"skipped"`` reason of a predictor metric on a representation without ``predict_factors``.
+SKIPPED_NO_PREDICTIONS = "no factor predictions"
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,8 @@ class MetricInfo:
     """One entry of :data:`METRICS`.
 
     kind: ``"array"`` (codes and factors of the shared splits), ``"intervention"`` (needs the
-        dataset and a representation) or ``"posterior"`` (needs the encoder's ``q(z|x)``).
+        dataset and a representation), ``"posterior"`` (needs the encoder's ``q(z|x)``) or
+        ``"predictor"`` (needs the model's own ``predict_factors``).
     function: the function's name in :mod:`disentkit.metrics`.
     uses_test: array-level metrics that score a held-out split (get ``num_test`` test rows).
     fixed: settings fixed by this entry (not overridable).
@@ -110,6 +119,10 @@ METRICS: dict[str, MetricInfo] = {
     "fairness": MetricInfo("intervention", "fairness of downstream predictions (Locatello et al. 2019b)",
                            "fairness"),
     "mig_sampled": MetricInfo("posterior", "Chen et al.'s MIG from sampled codes and q(z|x)", "mig_sampled"),
+    "subspace_mi": MetricInfo("array", "KSG (k = 3) MI between the code halves and conditional on each binary "
+                              "factor (CMI minimisation, Funke et al.)", "subspace_mi", names_factors=True),
+    "attribute_accuracy": MetricInfo("predictor", "accuracy of the model's own predictions of its attributes "
+                                     "(predict_factors; Funke et al.)", "attribute_accuracy"),
 }
 
 _ARRAY_REFERENCE = {"num_train": 10_000, "num_test": 5_000}
@@ -137,6 +150,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "downstream_task_boosted_trees": {"num_train": (10, 100, 1_000, 10_000), "num_test": 5_000},
         "fairness": {"num_train": 10_000, "num_test_points_per_class": 100},
         "mig_sampled": {"num_samples": 10_000, "num_entropy_samples": 10_000},
+        "subspace_mi": {"num_train": 10_000},
+        "attribute_accuracy": {"num_test": 5_000},
     },
     # Quick studies: a fifth of the array-level samples; the image-hungry BetaVAE and FactorVAE
     # scores (2 * 64 and 64 images per point) get a twentieth of their points.
@@ -159,6 +174,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "downstream_task_boosted_trees": {"num_train": (10, 100, 1_000), "num_test": 1_000},
         "fairness": {"num_train": 2_000, "num_test_points_per_class": 20},
         "mig_sampled": {"num_samples": 2_000, "num_entropy_samples": 2_000},
+        "subspace_mi": {"num_train": 2_000},
+        "attribute_accuracy": {"num_test": 1_000},
     },
 }
 
@@ -186,7 +203,7 @@ def _defaults(name: str) -> dict[str, Any]:
     """The settings metric ``name`` accepts, with the function's defaults."""
     info = METRICS[name]
     params = inspect.signature(_function(info)).parameters
-    skip = _MANAGED | set(info.fixed) | (_MANAGED_POSTERIOR if info.kind == "posterior" else set())
+    skip = _MANAGED | set(info.fixed) | (_MANAGED_POSTERIOR if info.kind in ("posterior", "predictor") else set())
     out = {
         key: p.default
         for key, p in params.items()
@@ -376,6 +393,8 @@ def evaluate(
         mig_sampled                       N = S = 10,000               N = S = 2,000
         fos                               8 batches of 128 codes       4 batches of 128 codes
         learned_features                  1,000 codes                  1,000 codes
+        subspace_mi                       train 10,000                 train 2,000
+        attribute_accuracy                5,000 predicted images       1,000 predicted images
         ================================  ===========================  ===========================
 
         The image counts are what cost time: "fast" encodes about 160,000 images on dSprites,
@@ -442,6 +461,13 @@ def evaluate(
     if reason is not None and len(posterior_names) == len(names):
         raise ValueError(f"{', '.join(names)} needs a Gaussian posterior q(z|x); {reason}")
     skipped = set(posterior_names) if reason is not None else set()
+    predictor_names = [n for n in names if METRICS[n].kind == "predictor"]
+    no_predictions = missing_predictor(representation) if predictor_names else None
+    if no_predictions is not None and len(predictor_names) == len(names):
+        raise ValueError(f"{', '.join(names)} needs a model that predicts factors (predict_factors); {no_predictions}")
+    skip_reason = {n: SKIPPED_NO_POSTERIOR for n in skipped}
+    if no_predictions is not None:
+        skip_reason.update({n: SKIPPED_NO_PREDICTIONS for n in predictor_names})
     resolved = _resolve_settings(names, preset, settings, flat_settings)
     columns = {
         name: _factor_columns(dataset, resolved[name].get("factors"), name)
@@ -471,16 +497,16 @@ def evaluate(
             config = resolved[name]
             record = {key: _jsonable(value) for key, value in config.items()}
             record.update({key: _jsonable(value) for key, value in info.fixed.items()})
-            record.update(codes="sampled" if info.kind == "posterior" else codes, seed=seed)
+            record.update(codes={"posterior": "sampled", "predictor": "predictions"}.get(info.kind, codes), seed=seed)
             if "factors" in config:
                 record["factors"] = [dataset.factor_names[k] for k in columns[name]]
             else:
                 record["factors"] = list(dataset.factor_names)
             if info.kind == "array" and discretised_factors(dataset):
                 record["discretised_factors"] = discretised_factors(dataset)
-            if name in skipped:
+            if name in skip_reason:
                 results[name] = {"values": {}, "settings": record, "seconds": 0.0,
-                                 "skipped": SKIPPED_NO_POSTERIOR}
+                                 "skipped": skip_reason[name]}
                 continue
             func = _function(info)
             if info.kind == "array" and not shared and shared_failure is None:
@@ -507,7 +533,7 @@ def evaluate(
                     assert pieces is not None
                     names_of = [dataset.factor_names[k] for k in columns[name]]
                     values = _run_array(name, func, config, columns[name], shared, pieces, seed, names_of)
-                elif info.kind == "posterior":
+                elif info.kind in ("posterior", "predictor"):
                     values = func(dataset, representation, rng=metric_seed(seed, name),
                                   batch_size=encode_batch_size, device=device, **config)
                 else:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from disentkit.io import atomic_path
+from disentkit.study.finding import finding_section
 
 # headline score columns, in the order the report prefers them
 HEADLINE = (
@@ -47,7 +48,8 @@ def _warn(message: str) -> None:
     warnings.warn(message, MalformedRunWarning, stacklevel=3)
 
 
-def _png(fig) -> str:
+def png_data_uri(fig) -> str:
+    """A matplotlib figure as a ``data:image/png;base64`` URI (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -171,7 +173,7 @@ def _distribution_plots(frame, scores: list[str]) -> list[str]:
         ax.set_xticks(range(1, len(groups) + 1), labels, fontsize=7)
         ax.set_title(_plain(score))
         ax.grid(axis="y", alpha=0.3)
-        figures.append(_png(fig))
+        figures.append(png_data_uri(fig))
     return figures
 
 
@@ -193,7 +195,7 @@ def _heatmap(matrix: np.ndarray, xlabels, ylabels, title: str, *, vmin=None, vma
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="black" if light else "white")
     fig.colorbar(im, ax=ax, fraction=0.04)
     ax.set_title(_plain(title), fontsize=9)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def spearman_matrix(frame, scores: list[str]) -> np.ndarray:
@@ -237,7 +239,7 @@ def _curves_plot(curves, frame) -> str | None:
             ax.set_yscale("log")
     handles = [plt.Line2D([], [], color=colours[m], label=_plain(m)) for m in methods]
     axes[0][0].legend(handles=handles, fontsize=7)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 # -- MED and top-k MED (Cao et al., NeurIPS 2022; spec disentanglement_lib.md §5) -------------------
@@ -442,7 +444,7 @@ def _med_plot(frame) -> str | None:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("disentanglement")
     axes[0][0].legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def code_distribution(frame) -> dict[tuple[str, str], dict[str, Any]]:
@@ -502,7 +504,7 @@ def _code_histogram_plot(frame) -> str | None:
                 ax.set_xlabel("per-code disentanglement D_j", fontsize=7)
             if c == 0:
                 ax.set_ylabel("share of codes", fontsize=7)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def _med_table(summary) -> str:
@@ -710,6 +712,20 @@ def _text(value: Any, default: str = "") -> str:
     return default if value is None else str(value)
 
 
+def _study_finding(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The finding ``study.json`` records (:mod:`disentkit.study.finding`), or None with a warning
+    when it is malformed."""
+    from disentkit.study.finding import check_finding
+
+    if meta.get("finding") is None:
+        return None
+    try:
+        return check_finding(meta["finding"])
+    except ValueError as err:
+        _warn(f"the finding in study.json is left out of the report: {err}")
+        return None
+
+
 def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` for a study folder (from ``results.duckdb``); returns its path."""
     import duckdb
@@ -739,11 +755,13 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
             f"<p class='meta'>{html.escape(_text(meta.get('description')))}</p>",
             "<p class='counts'>" + "".join(f"<span class='state-{k}'>{k}: {v}</span>" for k, v in counts.items()) + "</p>",
             '<pre id="js-errors" style="color:#c62828"></pre>']
+    done = frame[frame["state"] == "done"] if not frame.empty else frame
+    finding_html, finding_table = finding_section(done, _study_finding(meta), _plain)
+    body.append(finding_html)
     body.append('<section id="runs"><h2>Runs and scores</h2><p class="meta">Click a column to sort.</p>')
     body.append(_runs_table(frame, scores) if not frame.empty else "<p>No runs.</p>")
     body.append("</section>")
     body.append('<section id="distributions"><h2>Score distributions per method and hyperparameter</h2><div class="grid">')
-    done = frame[frame["state"] == "done"] if not frame.empty else frame
     body.extend(f'<img alt="score distribution" src="{uri}">' for uri in (_distribution_plots(done, scores) if not done.empty else []))
     body.append("</div></section>")
     body.append('<section id="correlation"><h2>Rank correlation between metrics (Spearman)</h2>')
@@ -766,7 +784,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     body.append("</section>")
     runs = [{"run_id": row.get("run_id"), "state": row.get("state"), "method": row.get("method")}
             for row in (frame.to_dict("records") if not frame.empty else [])]
-    data = {"counts": counts, "scores": scores, "runs": runs, "med": findings}
+    data = {"counts": counts, "scores": scores, "runs": runs, "med": findings, "finding": finding_table}
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>disentkit study {html.escape(name)}</title><style>{_STYLE}</style>"
             f"<script>{_SCRIPT}</script></head><body>{''.join(body)}"

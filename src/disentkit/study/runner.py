@@ -111,7 +111,7 @@ def run_study(study: StudySpec | str | Path, out: str | Path, *, only: Iterable[
     planned = runs if not only else spec.runs()
     problems: list[str] = []
     _study_step(problems, str(study_dir / "study.json"), lambda: write_json_atomic(
-        study_dir / "study.json", {"name": spec.name, "description": spec.description,
+        study_dir / "study.json", {"name": spec.name, "description": spec.description, "finding": spec.finding,
                                    "runs": [r.run_id for r in planned]}, sort_keys=True, default=str))
     todo, done = pending_runs(runs, study_dir)
     failed: list[str] = []

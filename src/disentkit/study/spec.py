@@ -29,6 +29,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,8 +41,8 @@ from disentkit.io import parse_yaml_value
 from disentkit.study.sweep import Point, from_yaml_node
 from disentkit.validation import check_choice, check_int
 
-_TOP_KEYS = ("name", "description", "train", "evaluation", "grid", "execution")
-_EVALUATION_KEYS = ("metrics", "preset", "seed", "settings")
+_TOP_KEYS = ("name", "description", "train", "evaluation", "grid", "execution", "finding")
+_EVALUATION_KEYS = ("metrics", "preset", "seed", "settings", "shifts")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class StudySpec:
     points: list[Point]
     description: str = ""
     execution: dict[str, Any] = field(default_factory=dict)
+    finding: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StudySpec":
@@ -96,8 +98,15 @@ class StudySpec:
         if bad:
             raise ValueError(f"unknown evaluation key(s) {bad}; valid keys: {', '.join(_EVALUATION_KEYS)}")
         points = from_yaml_node(data["grid"]) if data.get("grid") is not None else [{}]
+        finding = None
+        if data.get("finding") is not None:
+            from disentkit.study.finding import check_finding
+
+            resolved = resolve_evaluation(evaluation)
+            finding = check_finding(data["finding"], resolved["metrics"], resolved.get("shifts"))
         return cls(name=data["name"], train=train, evaluation=evaluation, points=points,
-                   description=str(data.get("description", "")), execution=dict(data.get("execution") or {}))
+                   description=str(data.get("description", "")), execution=dict(data.get("execution") or {}),
+                   finding=finding)
 
     @classmethod
     def load(cls, study: str | Path) -> "StudySpec":
@@ -131,6 +140,7 @@ class StudySpec:
         runs, seen = [], set()
         for point in self.points:
             train = resolve_train(merge_point(self.train, point))
+            check_shifts(evaluation.get("shifts", {}), train)
             run = RunSpec(run_id=run_id({"train": train, "evaluation": evaluation}), train=train, evaluation=evaluation)
             if run.run_id not in seen:  # the grid may name the same run twice
                 seen.add(run.run_id)
@@ -219,7 +229,27 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise ValueError("evaluation.settings must be a mapping")
     check_evaluation_settings(metrics, preset, settings)
-    return {"metrics": list(metrics), "preset": preset, "seed": seed, "settings": settings}
+    resolved = {"metrics": list(metrics), "preset": preset, "seed": seed, "settings": settings}
+    shifts = data.get("shifts") or {}
+    if not isinstance(shifts, dict) or not all(isinstance(k, str) and _SHIFT_NAME.fullmatch(k) for k in shifts):
+        raise ValueError("evaluation.shifts must map shift names (letters, digits, '_' and '-') to a target: "
+                         f"'train', 'inverse' or a correlation (setting, pairs, binary, ...); got {shifts!r}")
+    if shifts:  # only then: the ids of studies without shifts stay as they were
+        resolved["shifts"] = shifts
+    return resolved
+
+
+_SHIFT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_shifts(shifts: Mapping[str, Any], train: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The correlation each evaluation shift of a run draws its data under (see
+    :func:`disentkit.data.batch_samplers.check_shift`; ``train`` is the run's resolved config)."""
+    from disentkit.data.batch_samplers import check_shift
+
+    return {name: check_shift(name, target, sampler=train.get("sampler"), sampler_params=train.get("sampler_params"),
+                              dataset=train.get("dataset"))
+            for name, target in shifts.items()}
 
 
 def check_evaluation_settings(metrics: list[str], preset: str, settings: Mapping[str, Any]) -> None:

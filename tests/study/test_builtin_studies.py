@@ -8,7 +8,8 @@ import pytest
 from disentkit.study import StudySpec, builtin_names
 from disentkit.train import TrainConfig
 
-FINDING_STUDIES = ("nashae_count", "xysquares_overlap", "hfs_correlation", "hfs_correlation_cpu")
+FINDING_STUDIES = ("nashae_count", "xysquares_overlap", "hfs_correlation", "hfs_correlation_cpu", "cmi_shift",
+                   "cmi_shift_cpu")
 
 
 @pytest.mark.parametrize("name", builtin_names())
@@ -44,3 +45,16 @@ def test_the_hfs_cpu_part_is_the_spec_reproduction_inside_the_full_grid():
     for run in cpu:
         assert run.evaluation["shifts"] == {"inverse": "inverse"}
         assert run.evaluation["metrics"] == ["dci", "mig"]
+
+
+def test_the_cmi_cpu_part_scores_held_out_digits_under_the_inverse_correlation():
+    full = StudySpec.load("cmi_shift").runs()
+    cpu = StudySpec.load("cmi_shift_cpu").runs()
+    assert len(full) == 3 * 5 * 5 * 3 and len(cpu) == 27
+    assert {r.train["dataset"] for r in full + cpu} == {"two_digits"}
+    assert {r.train["sampler_params"]["binary"][0][2] for r in cpu} == {0.0, 0.6, 0.9}
+    assert {r.train["method_params"]["estimator"] for r in cpu} == {"none", "mi", "cmi"}
+    for run in full[:5] + cpu:
+        assert run.evaluation["dataset_params"] == {"split": "test"}  # held-out exemplars
+        assert run.evaluation["shifts"] == {"anti": "inverse"}
+        assert "split" not in run.train["dataset_params"]  # trains on the train split (the default)

@@ -60,6 +60,9 @@ for _entry in (
                  f"{_M}.pendulum:pendulum"),
     DatasetEntry("pulse_signals", "1-D trapezoidal pulses, duty cycle x rise time (a Beamsynthesis stand-in, NashAE)",
                  f"{_M}.pulses:pulse_signals"),
+    DatasetEntry("two_digits", "two handwritten digits side by side, with occlusion (CMI minimisation, Funke et al. "
+                 "2022); scikit-learn's bundled digits, or the MNIST idx files with path=",
+                 f"{_M}.two_digits:two_digits", f"{_M}.two_digits:two_digits_mnist"),
     DatasetEntry("mpi3d_toy", "MPI3D toy renderings (Gondal et al. 2019); file only",
                  loader=f"{_M}.loaders:mpi3d_toy",
                  factors="object_color=4|6 object_shape=4|6 object_size=2 camera_height=3 background_color=3 first_dof=40 second_dof=40"),

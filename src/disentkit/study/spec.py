@@ -42,7 +42,7 @@ from disentkit.study.sweep import Point, from_yaml_node
 from disentkit.validation import check_choice, check_int
 
 _TOP_KEYS = ("name", "description", "train", "evaluation", "grid", "execution", "finding")
-_EVALUATION_KEYS = ("metrics", "preset", "seed", "settings", "shifts")
+_EVALUATION_KEYS = ("metrics", "preset", "seed", "settings", "shifts", "dataset_params")
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,7 @@ class StudySpec:
         for point in self.points:
             train = resolve_train(merge_point(self.train, point))
             check_shifts(evaluation.get("shifts", {}), train)
+            evaluation_dataset_params(evaluation, train)
             run = RunSpec(run_id=run_id({"train": train, "evaluation": evaluation}), train=train, evaluation=evaluation)
             if run.run_id not in seen:  # the grid may name the same run twice
                 seen.add(run.run_id)
@@ -236,7 +237,24 @@ def resolve_evaluation(data: Mapping[str, Any]) -> dict[str, Any]:
                          f"'train', 'inverse' or a correlation (setting, pairs, binary, ...); got {shifts!r}")
     if shifts:  # only then: the ids of studies without shifts stay as they were
         resolved["shifts"] = shifts
+    dataset_params = data.get("dataset_params") or {}
+    if not isinstance(dataset_params, dict) or not all(isinstance(k, str) for k in dataset_params):
+        raise ValueError(f"evaluation.dataset_params must be a mapping of dataset parameters, got {dataset_params!r}")
+    if dataset_params:  # likewise
+        resolved["dataset_params"] = dataset_params
     return resolved
+
+
+def evaluation_dataset_params(evaluation: Mapping[str, Any], train: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of the dataset a run is scored on: its training ``dataset_params`` updated by
+    ``evaluation.dataset_params`` (for example ``{split: test}`` to score on held-out images).
+    Checked against the dataset's parameters (``ValueError`` naming the valid ones)."""
+    from disentkit.data import registry
+
+    params = {**(train.get("dataset_params") or {}), **evaluation.get("dataset_params", {})}
+    if evaluation.get("dataset_params"):
+        registry.check_params(train["dataset"], params)
+    return params
 
 
 _SHIFT_NAME = re.compile(r"[A-Za-z0-9_-]+")

@@ -32,6 +32,7 @@ def train_and_evaluate(run: RunSpec, folder: Path) -> dict[str, Any]:
 
     from disentkit import data as datasets
     from disentkit.metrics import evaluate
+    from disentkit.study.spec import evaluation_dataset_params
     from disentkit.train import TrainConfig, load_run, train
 
     config = TrainConfig.from_dict(run.train)
@@ -39,8 +40,8 @@ def train_and_evaluate(run: RunSpec, folder: Path) -> dict[str, Any]:
     # a killed attempt left with a config.json but no checkpoint yet
     train(config, folder, resume=True, progress=False)
     representation = load_run(folder)
-    dataset = datasets.get(config.dataset, **config.dataset_params)
     ev = run.evaluation
+    dataset = datasets.get(config.dataset, **evaluation_dataset_params(ev, run.train))
     results = evaluate(dataset, representation, metrics=ev["metrics"], seed=ev["seed"], preset=ev["preset"],
                        progress=False, **ev["settings"])
     results.update(shifted_results(dataset, representation, run))

@@ -8,7 +8,7 @@ import pytest
 from disentkit.study import StudySpec, builtin_names
 from disentkit.train import TrainConfig
 
-FINDING_STUDIES = ("nashae_count", "xysquares_overlap", "hfs_correlation", "hfs_correlation_cpu", "cmi_shift",
+FINDING_STUDIES = ("nashae_count", "nashae_count_cpu", "xysquares_overlap", "xysquares_overlap_cpu", "hfs_correlation", "hfs_correlation_cpu", "cmi_shift",
                    "cmi_shift_cpu")
 
 
@@ -58,3 +58,11 @@ def test_the_cmi_cpu_part_scores_held_out_digits_under_the_inverse_correlation()
         assert run.evaluation["dataset_params"] == {"split": "test"}  # held-out exemplars
         assert run.evaluation["shifts"] == {"anti": "inverse"}
         assert "split" not in run.train["dataset_params"]  # trains on the train split (the default)
+
+
+@pytest.mark.parametrize("name", [n for n in builtin_names() if n.endswith("_cpu")])
+def test_each_cpu_part_has_its_full_grid_with_the_same_claim(name):
+    full, cpu = StudySpec.load(name[: -len("_cpu")]), StudySpec.load(name)
+    assert len(cpu.runs()) < len(full.runs())
+    assert (cpu.finding or {}).get("claim") == (full.finding or {}).get("claim")
+    assert {r.train["dataset"] for r in cpu.runs()} <= {r.train["dataset"] for r in full.runs()}

@@ -74,3 +74,19 @@ def test_a_study_without_a_finding_has_no_finding_section(finished_study):
     _, study, _ = finished_study
     assert json.loads((study / "study.json").read_text())["finding"] is None
     assert '<section id="finding">' not in (study / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_finding_on_a_shifted_score_reaches_the_report(tmp_path, finished_study, recwarn):
+    """study.json records no evaluation, so the report must not re-check the shift names."""
+    path, shared, _ = finished_study
+    study = tmp_path / "study"
+    shutil.copytree(shared, study)
+    finding = {**FINDING, "y": ["mig@inverse.discrete_mig", "mig.discrete_mig"]}
+    meta = json.loads((study / "study.json").read_text())
+    (study / "study.json").write_text(json.dumps({**meta, "finding": check_finding(finding, ["mig"], {"inverse": "inverse"})}))
+    page = write_report(study).read_text(encoding="utf-8")
+    section = re.search(r'<section id="finding">(.*?)</section>', page, re.S).group(1)
+    assert "No finished run has mig@inverse.discrete_mig yet." in section
+    assert not [w for w in recwarn if "finding" in str(w.message)]
+    with pytest.raises(ValueError, match="no evaluation shift 'inverse'; evaluation.shifts: none"):
+        check_finding(finding, ["mig"], {})

@@ -29,8 +29,8 @@ FINDING_KEYS = ("claim", "x", "y", "group", "panels")
 
 def check_finding(data: Any, metrics: list[str] | None = None, shifts: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The validated ``finding`` mapping (``y`` as a list). ``metrics`` and ``shifts`` (the study's
-    evaluation) check that each ``y`` names a score the study computes: ``<metric>.<key>`` or
-    ``<metric>@<shift>.<key>``. A ``ValueError`` names the bad key or value."""
+    evaluation; None: not checked) check that each ``y`` names a score the study computes:
+    ``<metric>.<key>`` or ``<metric>@<shift>.<key>``. A ``ValueError`` names the bad key or value."""
     if not isinstance(data, Mapping):
         raise ValueError(f"finding must be a mapping with keys {', '.join(FINDING_KEYS)}, got {data!r}")
     unknown = sorted(set(data) - set(FINDING_KEYS))
@@ -54,7 +54,7 @@ def check_finding(data: Any, metrics: list[str] | None = None, shifts: Mapping[s
         if metrics is not None and name not in metrics:
             raise ValueError(f"finding.y {column!r}: metric {name!r} is not evaluated; evaluation.metrics: "
                              f"{', '.join(metrics)}")
-        if shift and shift not in (shifts or {}):
+        if shift and shifts is not None and shift not in shifts:
             raise ValueError(f"finding.y {column!r}: no evaluation shift {shift!r}; evaluation.shifts: "
                              f"{', '.join(shifts or {}) or 'none'}")
     return out

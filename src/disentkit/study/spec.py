@@ -103,7 +103,7 @@ class StudySpec:
             from disentkit.study.finding import check_finding
 
             resolved = resolve_evaluation(evaluation)
-            finding = check_finding(data["finding"], resolved["metrics"], resolved.get("shifts"))
+            finding = check_finding(data["finding"], resolved["metrics"], resolved.get("shifts", {}))
         return cls(name=data["name"], train=train, evaluation=evaluation, points=points,
                    description=str(data.get("description", "")), execution=dict(data.get("execution") or {}),
                    finding=finding)

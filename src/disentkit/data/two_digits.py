@@ -8,8 +8,10 @@ Factors (a discrete grid)
     ``digit_left`` and ``digit_right`` (size 2: 0 is class d0, 1 is class d1) are the binary
     attributes a1, a2; ``exemplar_left`` and ``exemplar_right`` (size n) say which image of that
     class is shown: exemplar k of class c is the k-th image of class c in the split, in file order,
-    and n is the smaller of the two classes' counts in the split. The exemplar factors make every
-    image a pure function of its factor row (CMI fixes missing labels per sample by hashing the row).
+    and n is the smaller of the two classes' counts in the split (the larger class's last images are
+    unused; for (3, 8) in scikit-learn's digits n is 139 for ``"train"``, 35 for ``"test"``, 174 for
+    ``"all"``). The exemplar factors make every image a pure function of its factor row (CMI fixes
+    missing labels per sample by hashing the row).
 
 Correlation
     The correlation c between the two digits is the sampler's: ``CorrelatedSampler(data,
@@ -18,19 +20,23 @@ Correlation
     the test sets of the paper are ``-c`` (anti-correlated) and the uniform sampler (uncorrelated).
 
 Occlusion (``occlusion = t`` in [0, 1))
-    For each (side, class, exemplar) a 4 x 4 grid of uniform [0, 1) values, drawn once from
-    ``occlusion_seed``, is bilinearly upsampled to 32 x 32 (``align_corners=False``); pixels whose
-    value is ``<= t`` become grey 0.5. The same factor row therefore always renders the same image.
-    ``t = 0`` occludes nothing.
+    For each (side, class, exemplar) a 4 x 4 grid of uniform [0, 1) values, drawn once at
+    construction from ``numpy.random.default_rng(occlusion_seed).random((n, 2, 2, 4, 4))`` (exemplar
+    first, so the grid of exemplar k does not depend on n), is bilinearly upsampled to 32 x 32
+    (``align_corners=False``); pixels whose mask value is ``<= t`` become grey 0.5. The same factor
+    row therefore always renders the same image: the dataset stays a pure function of its factors
+    and draws no random numbers when rendering. A mask value is 0 with probability 0, so ``t = 0``
+    occludes nothing (and skips the step).
 
 Sources
     :func:`two_digits` uses the 8 x 8 handwritten digits that scikit-learn ships (1,797 images, no
     download; values 0..16 scaled to [0, 1]); ``split`` keeps the first ``1 - test_fraction`` of
-    each class's images (file order) for ``"train"`` and the rest for ``"test"``.
+    each class's images (file order, ``round((1 - test_fraction) * count)`` of them) for
+    ``"train"``, the rest for ``"test"``, and every image for ``"all"``.
     :func:`two_digits_mnist` reads the original MNIST idx files (``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, optionally
-    gzipped) from a folder: ``"train"`` is the 60,000 training images and ``"test"`` the 10,000 test
-    images.
+    gzipped) from a folder: ``"train"`` is the 60,000 training images, ``"test"`` the 10,000 test
+    images and ``"all"`` both (train first). For classes (3, 8), n is 5,851 (train) and 974 (test).
 
 Example
 -------
@@ -49,6 +55,7 @@ import numpy as np
 
 from disentkit.data.base import GroundTruthData
 from disentkit.data.factors import FactorSpace
+from disentkit.data.files.paths import find_data
 from disentkit.validation import check_choice, check_int, check_number
 
 __all__ = ["TwoDigits", "read_idx", "two_digits", "two_digits_mnist", "DIGIT_SIZE", "SPLITS"]
@@ -57,6 +64,8 @@ DIGIT_SIZE = 32
 GRID = 4  # the occlusion mask's coarse grid side
 SPLITS = ("train", "test", "all")
 IDX_MAGIC = {"images": 2051, "labels": 2049}
+MNIST_REL = "mnist"  # the folder under $DISENTKIT_DATA
+MNIST_SOURCE = "the MNIST idx files (yann.lecun.com/exdb/mnist or a mirror), unpacked or .gz"
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
@@ -99,6 +108,10 @@ class TwoDigits(GroundTruthData):
         self.occlusion_seed = check_int("occlusion_seed", occlusion_seed, 0)
         self.source = source
         images, labels = np.asarray(images), np.asarray(labels)
+        if images.ndim != 3 or images.shape[1] != images.shape[2]:
+            raise ValueError(f"two_digits: images must be (m, h, h) square grey images, got shape {images.shape}")
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"two_digits: labels must have shape ({images.shape[0]},), got {labels.shape}")
         counts = [int(np.sum(labels == d)) for d in self.digits]
         if min(counts) == 0:
             raise ValueError(f"two_digits: class {self.digits[counts.index(0)]} has no images here "
@@ -113,10 +126,16 @@ class TwoDigits(GroundTruthData):
                                   (2, 2, self.num_exemplars, self.num_exemplars))
 
     def _occlusion_masks(self) -> np.ndarray:
-        """Boolean (2 sides, 2 classes, n, 32, 32): True where a pixel is occluded."""
-        grids = np.random.default_rng(self.occlusion_seed).random((2 * 2 * self.num_exemplars, GRID, GRID))
-        smooth = _resize(grids.astype(np.float32), DIGIT_SIZE)
-        return (smooth <= self.occlusion).reshape(2, 2, self.num_exemplars, DIGIT_SIZE, DIGIT_SIZE)
+        """Boolean (2 sides, 2 classes, n, 32, 32): True where a pixel is occluded.
+
+        The grids are drawn exemplar first, (n, side, class, 4, 4), so exemplar k's grids are the
+        same for every n (a split with more exemplars extends the draws, it does not reshuffle them).
+        """
+        n = self.num_exemplars
+        grids = np.random.default_rng(self.occlusion_seed).random((n, 2, 2, GRID, GRID))
+        smooth = _resize(grids.reshape(n * 4, GRID, GRID).astype(np.float32), DIGIT_SIZE)
+        mask = smooth.reshape(n, 2, 2, DIGIT_SIZE, DIGIT_SIZE) <= self.occlusion
+        return np.ascontiguousarray(mask.transpose(1, 2, 0, 3, 4))
 
     @property
     def factor_space(self) -> FactorSpace:
@@ -175,6 +194,7 @@ def read_idx(file: str | Path, kind: str) -> np.ndarray:
     magic 2049, (n,) uint8), optionally gzipped. The header is a big-endian int32 magic number
     followed by one big-endian int32 per dimension. A ``ValueError`` names the file and what was
     expected."""
+    check_choice("kind", kind, tuple(IDX_MAGIC))
     file = Path(file)
     magic = IDX_MAGIC[kind]
     ndim = magic & 0xFF
@@ -217,20 +237,17 @@ def _read_mnist(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def two_digits_mnist(path: str | Path | None = None, digits: Sequence[int] = (3, 8), split: str = "train",
                      occlusion: float = 0.0, occlusion_seed: int = 0) -> TwoDigits:
-    """Two digits from the original MNIST idx files in the folder ``path`` (``None``:
-    ``$DISENTKIT_DATA/mnist``); ``split`` ``"train"`` (60,000), ``"test"`` (10,000) or ``"all"``."""
-    import os
+    """Two digits from the original MNIST idx files (see the module docstring).
 
+    ``path`` is the folder holding the four files, or a data root holding ``mnist/`` (``None``:
+    ``$DISENTKIT_DATA/mnist``); ``split`` ``"train"`` (the train files, 60,000 images), ``"test"``
+    (the t10k files, 10,000) or ``"all"`` (both, train first). A missing folder or file is a
+    ``FileNotFoundError`` naming the path; a bad magic number, a truncated file or an image count
+    that differs from the label count is a ``ValueError`` naming the file (:func:`read_idx`).
+    """
     check_choice("split", split, SPLITS)
     pair = _check_digits(digits)
-    if path is None:
-        root = os.environ.get("DISENTKIT_DATA")
-        if not root:
-            raise FileNotFoundError("two_digits: give path= (the folder with the MNIST idx files) or set DISENTKIT_DATA")
-        path = Path(root) / "mnist"
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"two_digits: MNIST folder {folder} does not exist")
+    folder = find_data(path, MNIST_REL, "two_digits (MNIST)", MNIST_SOURCE, is_dir=True)
     parts = [_read_mnist(folder, s) for s in (("train", "test") if split == "all" else (split,))]
     images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
     labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
